@@ -1,0 +1,30 @@
+# The two commands (see README):  `make lab`  and  `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8888
+
+.PHONY: setup lab notebooks test test-fast bench clean
+
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+	touch $@
+
+setup: $(VENV)/.installed
+
+## Main job: JupyterLab on notebooks/ (add --allow-root when running as root).
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks --port $(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+## Headless: execute every notebook (FAST=True) and write results/ (executed notebooks + figures JSON).
+notebooks: setup
+	$(VENV)/bin/diffviz run --all --out results
+
+## The whole test suite (what .ci/run calls).
+test: setup
+	OMP_NUM_THREADS=1 $(PY) -m pytest
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts
