@@ -1,0 +1,1 @@
+"""Dashboards of the notebooks: one module per notebook topic."""

@@ -1,0 +1,78 @@
+"""Plotly figure builders shared by the notebooks and dashboards (plotly is imported only here)."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def _np(x):
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            return x.detach().to("cpu", dtype=torch.float64).numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    return np.asarray(x, dtype=float)
+
+
+def base_figure(title: str = "", xaxis: str = "", yaxis: str = "", *, height: int = 360, width: int = 460,
+                log_x: bool = False, log_y: bool = False) -> go.Figure:
+    """An empty figure with the diffviz look."""
+    fig = go.Figure()
+    fig.update_layout(title=title, height=height, width=width, template="plotly_white",
+                      margin=dict(l=55, r=15, t=45, b=45), legend=dict(orientation="h", y=-0.22))
+    fig.update_xaxes(title=xaxis, type="log" if log_x else None)
+    fig.update_yaxes(title=yaxis, type="log" if log_y else None)
+    return fig
+
+
+def scatter2d(x, *, name: str = "samples", color: str | None = None, size: float = 3, opacity: float = 0.5):
+    """A 2-D scatter trace of samples x of shape (n, 2)."""
+    x = _np(x)
+    return go.Scattergl(x=x[:, 0], y=x[:, 1], mode="markers", name=name,
+                        marker=dict(size=size, opacity=opacity, color=color))
+
+
+def line(x, y, *, name: str = "", color: str | None = None, dash: str | None = None, mode: str = "lines"):
+    """A line trace."""
+    return go.Scatter(x=_np(x), y=_np(y), mode=mode, name=name, line=dict(color=color, dash=dash))
+
+
+def marker(x, y, *, name: str = "current", color: str = "black", symbol: str = "x", size: int = 12):
+    """A single highlighted point: marks the current slider value on a theory curve."""
+    return go.Scatter(x=[float(x)], y=[float(y)], mode="markers", name=name,
+                      marker=dict(color=color, symbol=symbol, size=size, line=dict(width=2)))
+
+
+def histogram(x, *, name: str = "", nbins: int = 60, color: str | None = None, opacity: float = 0.55):
+    """A normalized histogram trace (probability density)."""
+    return go.Histogram(x=_np(x).ravel(), nbinsx=nbins, histnorm="probability density", name=name,
+                        marker_color=color, opacity=opacity)
+
+
+def replace_traces(fig, traces) -> None:
+    """Swap the traces of a (widget) figure in place."""
+    fig.data = ()
+    for tr in traces:
+        fig.add_trace(tr)
+
+
+def image_grid(images, *, nrow: int = 8, title: str = "", pad: int = 1) -> go.Figure:
+    """A grid of grey images from a tensor (n, 1, h, w) in [-1, 1]."""
+    imgs = _np(images)
+    n, _, h, w = imgs.shape
+    ncol = min(nrow, n)
+    nr = int(np.ceil(n / ncol))
+    canvas = np.full((nr * (h + pad) + pad, ncol * (w + pad) + pad), 1.0)
+    for k in range(n):
+        r, c = divmod(k, ncol)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = imgs[k, 0]
+    fig = go.Figure(go.Heatmap(z=canvas[::-1], colorscale="gray", zmin=-1, zmax=1, showscale=False))
+    fig.update_layout(title=title, height=40 + 28 * nr * (h + pad) // 8, width=60 + 28 * ncol * (w + pad) // 8,
+                      template="plotly_white", margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    return fig

@@ -1,0 +1,205 @@
+"""Every sampler against the exact law of its own discretization on Gaussian data (diffviz.theory)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from diffviz import VE, VP, Interpolant, sample, schedules, theory
+from diffviz.samplers import SAMPLERS, ode_euler, ode_heun
+from diffviz.targets import Gaussian, TwoModeMixture
+
+EIG = torch.tensor([0.25, 1.0, 4.0], dtype=torch.float64)
+MEAN_EIG = torch.tensor([0.5, -1.0, 0.0], dtype=torch.float64)
+
+
+def _rotation(d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    return q
+
+
+def _problem():
+    """Data N(Q mu, Q diag(EIG) Q^T): a full covariance whose eigenbasis is known."""
+    q = _rotation(3)
+    return q, Gaussian(q @ MEAN_EIG, q @ torch.diag(EIG) @ q.T)
+
+
+OPTIONS = {"ddim": [{"eta": 0.0}, {"eta": 1.0}], "pc": [{"snr": 0.16, "n_corrector": 1}]}
+CASES = [
+    (VP(), "uniform", 8),
+    (VP(), "karras", 20),
+    (VE(sigma_T=5.0), "log_snr", 10),
+    (VP(T=0.5), "quadratic", 6),
+]
+
+
+def _cases():
+    for method in SAMPLERS:
+        for opts in OPTIONS.get(method, [{}]):
+            for proc, grid_name, n in CASES:
+                if grid_name == "log_snr" and float(proc.sigma(proc.t_min)) == 0:
+                    continue
+                yield pytest.param(method, opts, proc, grid_name, n,
+                                   id=f"{method}{opts or ''}-{type(proc).__name__}-{grid_name}-{n}")
+
+
+@pytest.mark.parametrize("method, opts, proc, grid_name, n_steps", list(_cases()))
+def test_sampler_matches_exact_discretized_law(method, opts, proc, grid_name, n_steps):
+    n = 100_000
+    q, target = _problem()
+    grid = schedules.make_grid(grid_name, proc, n_steps)
+    gen = torch.Generator().manual_seed(7)
+    x_init = proc.prior(3).sample(n, generator=gen, dtype=torch.float64)
+    x = sample(lambda x, t: target.score(x, t, proc), proc, x_init, grid, method, generator=gen, **opts)
+    y = x @ q  # coordinates in the eigenbasis of the data covariance
+    prior_var = proc.prior_std() ** 2
+    m_th, v_th = theory.sampler_moments(proc, grid, EIG, mean=MEAN_EIG, method=method,
+                                        init=(torch.zeros(3, dtype=torch.float64), torch.full((3,), prior_var)),
+                                        **opts)
+    m_th, v_th = torch.as_tensor(m_th), torch.as_tensor(v_th)
+    # 5 standard errors: mean SE = sqrt(v/n), sample-variance SE = v sqrt(2/n) (Gaussian output).
+    assert torch.all((y.mean(0) - m_th).abs() < 5 * torch.sqrt(v_th / n)), (y.mean(0), m_th)
+    assert torch.all((y.var(0) - v_th).abs() < 5 * v_th * math.sqrt(2 / n)), (y.var(0), v_th)
+    corr = torch.corrcoef(y.T)
+    off = corr[~torch.eye(3, dtype=torch.bool)]
+    assert off.abs().max() < 5 / math.sqrt(n)
+
+
+def test_the_law_test_can_fail():
+    """On these grids the discretized variance is far from the data's, so matching it is a real check."""
+    proc = VP()
+    grid = schedules.uniform(proc, 8)
+    _, v_th = theory.sampler_moments(proc, grid, EIG, mean=MEAN_EIG, method="ode-euler",
+                                     init=(torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)))
+    assert torch.any((torch.as_tensor(v_th) - EIG).abs() > 20 * EIG * math.sqrt(2 / 100_000))
+
+
+@pytest.mark.parametrize("stepper, order", [(ode_euler, 1), (ode_heun, 2)])
+def test_pf_ode_pathwise_convergence_order(stepper, order):
+    """The PF-ODE is deterministic: the error against a fine Heun solution shrinks like N^-order."""
+    proc = VE(sigma_T=3.0)
+    _, target = _problem()
+    score = lambda x, t: target.score(x, t, proc)  # noqa: E731
+    x_init = proc.prior(3).sample(2000, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    ref = ode_heun(score, proc, x_init, schedules.uniform(proc, 4000))
+    ns = [20, 40, 80, 160]
+    errs = [(stepper(score, proc, x_init, schedules.uniform(proc, n)) - ref).pow(2).mean().sqrt().item() for n in ns]
+    slope = -np.polyfit(np.log(ns), np.log(errs), 1)[0]
+    assert abs(slope - order) < 0.25, (errs, slope)
+
+
+def test_em_weak_order_one_via_exact_law():
+    proc = VP()
+    errs = []
+    ns = [25, 50, 100, 200]
+    for n in ns:
+        grid = schedules.uniform(proc, n)
+        _, v = theory.sampler_moments(proc, grid, EIG, mean=MEAN_EIG, method="em", init="exact")
+        errs.append((torch.as_tensor(v) - EIG).abs().max().item())
+    rates = [math.log2(errs[i] / errs[i + 1]) for i in range(len(ns) - 1)]
+    assert all(abs(r - 1) < 0.3 for r in rates), rates
+
+
+def test_images_and_float32_and_trajectory():
+    proc = VP()
+    target = Gaussian(torch.zeros(16, dtype=torch.float64), 0.5)
+    gen = torch.Generator().manual_seed(0)
+    x_init = torch.randn(64, 1, 4, 4, generator=gen)
+    score = lambda x, t: target.score(x.reshape(x.shape[0], -1), t, proc).reshape(x.shape)  # noqa: E731
+    x, traj = sample(score, proc, x_init, 30, "heun", trajectory=True, max_points=7)
+    assert x.shape == (64, 1, 4, 4) and x.dtype == torch.float32
+    assert traj.xs.shape == (7, 64, 1, 4, 4) and traj.ts.shape == (7,)
+    assert traj.ts[0].item() == proc.T and traj.ts[-1].item() == pytest.approx(proc.t_min)
+    torch.testing.assert_close(traj.xs[-1], x)
+
+
+def test_trajectory_memory_cap_keeps_first_particles():
+    proc = VE(sigma_T=2.0)
+    target = Gaussian(torch.zeros(1000, dtype=torch.float64), 1.0)
+    x_init = proc.prior(1000).sample(50, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(UserWarning, match="storing the first"):
+        _, traj = sample(lambda x, t: target.score(x, t, proc), proc, x_init, 20, "ode-euler",
+                         trajectory=True, max_points=11, max_elements=11 * 1000 * 5)
+    assert traj.xs.shape == (11, 5, 1000)
+
+
+def test_divergence_is_reported_with_step_and_time():
+    proc = VP()
+    calls = {"n": 0}
+
+    def exploding(x, t):
+        calls["n"] += 1
+        return x * (1e300 if calls["n"] >= 3 else 0.0) * 1e300
+
+    with pytest.raises(FloatingPointError, match=r"step 3 of 10 \(t = "):
+        sample(exploding, proc, torch.ones(4, 2, dtype=torch.float64), 10, "ode-euler")
+
+
+def test_generator_reproducible_and_devices_follow_input():
+    proc = VP()
+    target = Gaussian(torch.zeros(2, dtype=torch.float64), 1.0)
+    score = lambda x, t: target.score(x, t, proc)  # noqa: E731
+    x_init = torch.randn(100, 2, generator=torch.Generator().manual_seed(3))
+    a = sample(score, proc, x_init, 10, "em", generator=torch.Generator().manual_seed(5))
+    b = sample(score, proc, x_init, 10, "em", generator=torch.Generator().manual_seed(5))
+    c = sample(score, proc, x_init, 10, "em", generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.device == x_init.device
+    assert not torch.equal(x_init, torch.zeros_like(x_init))  # the input was not modified in place
+    torch.testing.assert_close(x_init, torch.randn(100, 2, generator=torch.Generator().manual_seed(3)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_in_float64():
+    proc = VP()
+    target = Gaussian(torch.zeros(3, dtype=torch.float64), 2.0)
+    x_init = torch.randn(256, 3, dtype=torch.float64)
+    cpu = sample(lambda x, t: target.score(x, t, proc), proc, x_init, 20, "heun")
+    gpu = sample(lambda x, t: target.score(x, t, proc), proc, x_init.cuda(), 20, "heun")
+    assert gpu.is_cuda
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-10, atol=1e-10)
+
+
+def test_interpolant_ode_recovers_two_mode_mixture_features():
+    """Dilated VE on the Aranguri GM (d = 2000) with 20 steps: both p and sigma^2 are recovered."""
+    d, p, s2 = 2000, 0.8, 0.25
+    target = TwoModeMixture(d, p, s2)
+    interp = Interpolant("ve", "dilated", d=d)
+    gen = torch.Generator().manual_seed(0)
+    n = 400
+    x0 = interp.prior(d).sample(n, generator=gen, dtype=torch.float64)
+    x = __import__("diffviz").interpolant_ode(lambda x, tau: target.posterior_interpolant(x, tau, interp),
+                                              interp, x0, 20)
+    p_hat = (x.sum(1) > 0).double().mean().item()
+    assert abs(p_hat - p) < 5 * math.sqrt(p * (1 - p) / n)
+    s2_hat = (x - torch.sign(x.sum(1, keepdim=True))).pow(2).mean().item()
+    assert abs(s2_hat - s2) < 0.03
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="rk4"), "method"),
+        (dict(grid=0), "n_steps"),
+        (dict(grid=[0.5, 0.9]), "decreasing"),
+        (dict(method="ddim", eta=2.0), "eta"),
+        (dict(method="em", eta=0.5), "options"),
+        (dict(method="pc", snr=-1.0), "snr"),
+        (dict(x_init=torch.zeros(5)), "x_init"),
+        (dict(x_init=torch.zeros(5, 2, dtype=torch.int64)), "x_init"),
+        (dict(score=lambda x, t: x[:, :1]), "shaped like x"),
+    ],
+)
+def test_bad_input(kwargs, match):
+    proc = VP()
+    args = dict(score=lambda x, t: -x, process=proc, x_init=torch.zeros(5, 2), grid=5, method="em")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        sample(**args)
+
+
+def test_singular_start_of_interpolant_is_explained():
+    interp = Interpolant("vp", "none", d=10)
+    with pytest.raises(ValueError, match="interpolant_ode"):
+        sample(lambda x, t: -x, interp, torch.zeros(4, 10), 5, "ode-euler")
