@@ -109,8 +109,10 @@ class Dashboard:
             opts = list(w.options.values()) if isinstance(w.options, dict) else [
                 o[1] if isinstance(o, tuple) else o for o in w.options]
             check_choice(name, value, opts)
-        elif hasattr(w, "min") and not (w.min <= value <= w.max):
-            raise ValueError(f"{name} must lie in [{w.min}, {w.max}], got {value!r}")
+        elif hasattr(w, "min"):
+            lo, hi = (w.base ** w.min, w.base ** w.max) if hasattr(w, "base") else (w.min, w.max)
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}], got {value!r}")
         w.value = value
 
     def set(self, **values) -> dict:
