@@ -4,5 +4,5 @@ from .processes import VE, VP, Interpolant, Process, SubVP
 from .rng import make_generator
 
 __version__ = "0.1.0"
-from . import schedules
+from . import schedules, theory
 from .samplers import Trajectory, ddim, euler_maruyama, interpolant_ode, ode_euler, ode_heun, predictor_corrector, sample

@@ -289,10 +289,10 @@ class Interpolant(Process):
         return torch.where(u <= 0.5, 2 * a * u, a + b * (2 * u - 1))
 
     def dtau(self, u):
-        """tau'(u) (piecewise constant)."""
+        """tau'(u), piecewise constant; at the kink u = 1/2 the right derivative (forward Euler steps need it)."""
         u = as_time(u)
         a, b = self._pieces()
-        return torch.where(u <= 0.5, torch.full_like(u, 2 * a), torch.full_like(u, 2 * b))
+        return torch.where(u < 0.5, torch.full_like(u, 2 * a), torch.full_like(u, 2 * b))
 
     # --- Process interface (diffusion time t = 1 - u) ------------------------------------------------
     def mean_scale(self, t):

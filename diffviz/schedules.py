@@ -97,37 +97,20 @@ def tangent(process, n_steps: int, *, lam=1.0, weights=None, t_max=None, t_min=N
 
     With several eigenvalues `lam` (and optional `weights`), Phi(sigma) = int_0^sigma sqrt(F),
     F(sigma) = sum_j w_j lam_j / (lam_j + sigma^2)^2 (derived for diffviz, unconfirmed against the paper).
+    The noise levels come from `theory.tangent_grid_sigmas(_multi)`; here they are mapped to times.
     """
+    from . import theory
+
     t_max, t_min = _ends(process, t_max, t_min)
     s_hi, s_lo = _sigma_ends(process, t_max, t_min)
     lam = torch.as_tensor(lam, dtype=torch.float64).reshape(-1)
-    if not bool((lam > 0).all()) or not bool(torch.isfinite(lam).all()):
+    if not bool(torch.isfinite(lam).all()) or not bool((lam > 0).all()):
         raise ValueError(f"lam must hold finite eigenvalues > 0, got {lam.tolist()[:6]}")
-    u = _u(n_steps)
     if lam.numel() == 1 and weights is None:
-        r = math.sqrt(lam.item())
-        phi_hi, phi_lo = math.atan(s_hi / r), math.atan(s_lo / r)
-        return _from_sigmas(process, r * torch.tan(phi_hi + u * (phi_lo - phi_hi)), t_max, t_min)
-    w = torch.ones_like(lam) / lam.numel() if weights is None else torch.as_tensor(weights, dtype=torch.float64)
-    if w.shape != lam.shape or not bool((w >= 0).all()) or not w.sum() > 0:
-        raise ValueError(f"weights must be non-negative, not all zero, with the shape of lam {tuple(lam.shape)}")
-    # Phi on a fine grid in log-sigma (trapezoid in sigma), then inverted by interpolation.
-    lo = max(s_lo, 1e-12 * s_hi)
-    sig = torch.cat([torch.zeros(1, dtype=torch.float64),
-                     torch.logspace(math.log10(lo), math.log10(s_hi), 20001, dtype=torch.float64)])
-    sqrt_f = torch.sqrt((w * lam / (lam + sig[:, None] ** 2) ** 2).sum(-1))
-    phi = torch.cat([torch.zeros(1, dtype=torch.float64),
-                     torch.cumsum(0.5 * (sqrt_f[1:] + sqrt_f[:-1]) * torch.diff(sig), 0)])
-    phi_lo = float(_interp(torch.tensor([s_lo], dtype=torch.float64), sig, phi))
-    targets = phi[-1] + u * (phi_lo - phi[-1])
-    return _from_sigmas(process, _interp(targets, phi, sig), t_max, t_min)
-
-
-def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """Piecewise-linear interpolation of increasing xp -> fp at x (float64)."""
-    idx = torch.searchsorted(xp, x).clamp(1, xp.numel() - 1)
-    x0, x1, f0, f1 = xp[idx - 1], xp[idx], fp[idx - 1], fp[idx]
-    return f0 + (f1 - f0) * ((x - x0) / (x1 - x0).clamp_min(1e-300))
+        sig = theory.tangent_grid_sigmas(n_steps, lam.item(), s_hi, s_lo)
+    else:
+        sig = theory.tangent_grid_sigmas_multi(n_steps, lam, weights, s_hi, s_lo)
+    return _from_sigmas(process, sig, t_max, t_min)
 
 
 def dilated(process, n_steps: int, *, t_max=None, t_min=None) -> torch.Tensor:
