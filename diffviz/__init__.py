@@ -3,13 +3,14 @@
 Core (no Jupyter needed): processes, schedules, targets, samplers, theory, models/train/cache, inits, metrics.
 Notebook side: plotting, widgets, dashboards (plotly/ipywidgets imported only there).
 """
+__version__ = "0.1.0"  # set first: the model cache keys on it
+
 from . import inits, metrics, schedules, targets, theory
 from .device import default_device, interactive_threads, resolve_device
 from .processes import VE, VP, Interpolant, Process, SubVP
 from .rng import make_generator
 from .samplers import Trajectory, ddim, euler_maruyama, interpolant_ode, ode_euler, ode_heun, predictor_corrector, sample
 
-__version__ = "0.1.0"
 
 __all__ = [
     "VE", "VP", "Interpolant", "Process", "SubVP", "Trajectory", "ddim", "default_device", "euler_maruyama",

@@ -14,6 +14,10 @@ networks look the same. One step goes from t to t' = t - h, with the score evalu
 
 Device and dtype follow `x_init`; randomness comes only from the keyword-only `generator`.
 A non-finite state raises FloatingPointError naming the step and time where it appeared.
+Memory: `x_init` is never modified; after the first step the samplers update their own copy of x in place and
+draw the noise into one reused buffer (the same numbers as fresh tensors), unless a user callback is given
+(it may keep x). `sample(..., batch_size=B)` runs B particles at a time; `sample(..., fused=True)` uses the
+row-blocked loop of `diffviz.fused` (em and ode-euler).
 `diffviz.theory.sampler_moments` gives the exact law of each sampler on Gaussian data: the tests hold
 every sampler against it.
 """
@@ -76,10 +80,10 @@ class _Stepper:
             self._checked_shape = True
         return out
 
-    def done(self, i, x):
-        """After step i (1-based): check finiteness and call the callback."""
+    def done(self, i, x, finite=None):
+        """After step i (1-based): check finiteness (unless the caller says, `finite`) and call the callback."""
         if self.check_every and (i % self.check_every == 0 or i == self.n):
-            if not bool(torch.isfinite(x).all()):
+            if not (all_finite(x) if finite is None else finite):
                 first = self._last_ok + 1
                 where = f"step {i}" if first == i else f"steps {first}-{i}"
                 raise FloatingPointError(
@@ -90,8 +94,61 @@ class _Stepper:
             self.callback(i, self.ts[i], x)
 
 
-def _noise(x, generator):
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+def all_finite(x: torch.Tensor) -> bool:
+    """True iff every entry of x is finite: one read of x (a NaN or inf makes the sum non-finite); only a
+    non-finite sum (possibly an overflow of finite values) is confirmed entry by entry."""
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+
+
+def _noise(x, generator, out=None):
+    """Standard normals shaped like x, drawn into `out` when given (the same numbers as a fresh tensor)."""
+    if out is None:
+        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return out.normal_(generator=generator)
+
+
+def _aliases(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True when a and b share memory (a score that returns x itself or a view of it)."""
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def _owns_state(callback) -> bool:
+    """In-place updates are safe when nobody else can hold the state: no callback, or one that copies it."""
+    return callback is None or getattr(callback, "copies_state", False)
+
+
+class _State:
+    """x as the sampler holds it: the caller's x_init until the first step, then a private buffer updated in place."""
+
+    def __init__(self, x, callback):
+        self.x, self.own, self.can_own = x, False, _owns_state(callback)
+        self.buf = None
+
+    def scaled(self, a, *avoid):
+        """a * x, in place when x is private and no tensor in `avoid` shares its memory."""
+        if self.own and not any(_aliases(v, self.x) for v in avoid):
+            self.x.mul_(a)
+        else:
+            self.x = self.x.mul(a)
+            self.own = self.can_own
+        return self.x
+
+    def plus(self, s, alpha):
+        """x + alpha s, in place when x is private and s does not share its memory."""
+        if self.own and not _aliases(s, self.x):
+            self.x.add_(s, alpha=alpha)
+        else:
+            self.x = self.x.add(s, alpha=alpha)
+            self.own = self.can_own
+        return self.x
+
+    def noise(self, generator):
+        """Standard normals like x, in one reused buffer (when x is private)."""
+        if not self.can_own:
+            return _noise(self.x, generator)
+        if self.buf is None:
+            self.buf = torch.empty(self.x.shape, device=self.x.device, dtype=self.x.dtype)
+        return _noise(self.x, generator, self.buf)
 
 
 @torch.no_grad()
@@ -100,13 +157,15 @@ def euler_maruyama(score: Score, process, x, grid, *, generator=None, callback=N
     x, grid = _check_x(x), check_grid(grid, process)
     c = _coefs(process, grid, "em")
     run = _Stepper(score, grid, callback, check_every, "euler_maruyama")
+    st = _State(x, callback)
     for i in range(run.n):
         t, h = run.ts[i], run.ts[i] - run.ts[i + 1]
         f, g2 = c["f"][i], c["g2"][i]
-        s = run.eval(x, t)
-        x = x.mul(1 - h * f).add_(s, alpha=h * g2).add_(_noise(x, generator), alpha=math.sqrt(g2 * h))
+        s = run.eval(st.x, t)
+        x = st.scaled(1 - h * f, s).add_(s, alpha=h * g2).add_(st.noise(generator), alpha=math.sqrt(g2 * h))
+        del s
         run.done(i + 1, x)
-    return x
+    return st.x
 
 
 @torch.no_grad()
@@ -115,12 +174,14 @@ def ode_euler(score: Score, process, x, grid, *, generator=None, callback=None, 
     x, grid = _check_x(x), check_grid(grid, process)
     c = _coefs(process, grid, "ode-euler")
     run = _Stepper(score, grid, callback, check_every, "ode_euler")
+    st = _State(x, callback)
     for i in range(run.n):
         t, h = run.ts[i], run.ts[i] - run.ts[i + 1]
-        s = run.eval(x, t)
-        x = x.mul(1 - h * c["f"][i]).add_(s, alpha=0.5 * h * c["g2"][i])
+        s = run.eval(st.x, t)
+        x = st.scaled(1 - h * c["f"][i], s).add_(s, alpha=0.5 * h * c["g2"][i])
+        del s
         run.done(i + 1, x)
-    return x
+    return st.x
 
 
 @torch.no_grad()
@@ -149,17 +210,19 @@ def ddim(score: Score, process, x, grid, *, eta: float = 0.0, generator=None, ca
     x, grid = _check_x(x), check_grid(grid, process)
     c = _coefs(process, grid, "ddim")
     run = _Stepper(score, grid, callback, check_every, "ddim")
+    st = _State(x, callback)
     for i in range(run.n):
         m, s, m1, s1 = c["m"][i], c["s"][i], c["m"][i + 1], c["s"][i + 1]
-        sc = run.eval(x, run.ts[i])
+        sc = run.eval(st.x, run.ts[i])
         ratio = (m * s1) / (m1 * s) if s > 0 else 0.0
         s_eta2 = max(eta ** 2 * s1 ** 2 * (1 - ratio ** 2), 0.0)
         # x' = m' (x + s^2 sc)/m + sqrt(s'^2 - s_eta^2) (-s sc) + s_eta xi
-        x = x.mul(m1 / m).add_(sc, alpha=m1 * s ** 2 / m - math.sqrt(max(s1 ** 2 - s_eta2, 0.0)) * s)
+        x = st.scaled(m1 / m, sc).add_(sc, alpha=m1 * s ** 2 / m - math.sqrt(max(s1 ** 2 - s_eta2, 0.0)) * s)
+        del sc
         if s_eta2 > 0:
-            x.add_(_noise(x, generator), alpha=math.sqrt(s_eta2))
+            x.add_(st.noise(generator), alpha=math.sqrt(s_eta2))
         run.done(i + 1, x)
-    return x
+    return st.x
 
 
 @torch.no_grad()
@@ -171,16 +234,20 @@ def predictor_corrector(score: Score, process, x, grid, *, snr: float = 0.16, n_
     x, grid = _check_x(x), check_grid(grid, process)
     c = _coefs(process, grid, "pc")
     run = _Stepper(score, grid, callback, check_every, "predictor_corrector")
+    st = _State(x, callback)
     for i in range(run.n):
         t, t1, h = run.ts[i], run.ts[i + 1], run.ts[i] - run.ts[i + 1]
         f, g2 = c["f"][i], c["g2"][i]
-        s = run.eval(x, t)
-        x = x.mul(1 - h * f).add_(s, alpha=h * g2).add_(_noise(x, generator), alpha=math.sqrt(g2 * h))
+        s = run.eval(st.x, t)
+        x = st.scaled(1 - h * f, s).add_(s, alpha=h * g2).add_(st.noise(generator), alpha=math.sqrt(g2 * h))
+        del s
         e = 2 * snr ** 2 * c["s"][i + 1] ** 2
         for _ in range(n_corrector if e > 0 else 0):
-            x = x.add(run.eval(x, t1), alpha=e).add_(_noise(x, generator), alpha=math.sqrt(2 * e))
+            s = run.eval(x, t1)
+            x = st.plus(s, e).add_(st.noise(generator), alpha=math.sqrt(2 * e))
+            del s
         run.done(i + 1, x)
-    return x
+    return st.x
 
 
 SAMPLERS = {
@@ -229,13 +296,21 @@ class _Recorder:
 
 
 def sample(score: Score, process, x_init, grid, method: str = "em", *, generator=None, trajectory: bool = False,
-           max_points: int = 101, max_elements: int = 2 ** 25, callback=None, check_every: int = 1, **options):
+           max_points: int = 101, max_elements: int = 2 ** 25, callback=None, check_every: int = 1,
+           batch_size: int | None = None, fused: bool = False, **options):
     """Run the reverse process from `x_init` at grid[0] to grid[-1] with `method` (see SAMPLERS).
 
     `grid`: a decreasing time grid (see `diffviz.schedules`) or an int N for the uniform N-step grid.
     `trajectory=True` also returns a `Trajectory` of at most `max_points` states, holding at most
     `max_elements` numbers (first particles only if needed). `callback(i, t, x)` runs after every step.
     Method options: `eta` (ddim), `snr` and `n_corrector` (pc).
+    `batch_size=B`: run the particles B at a time (rows B k .. B (k+1) - 1 of x_init in turn, into one output
+    tensor), so the run holds the output plus one batch's working memory. Deterministic methods give the same
+    result as one batch; stochastic ones draw from `generator` batch after batch (batch 0 for all steps, then
+    batch 1, ...), reproducible for a given B. With batches, the trajectory keeps particles of the first batch
+    and the callback sees each batch in turn.
+    `fused=True` (em, ode-euler): the loop of `diffviz.fused.sample_fused`, the same result with fewer memory
+    passes on the CPU and one CUDA graph per step on a GPU; the callback then sees the live state (copy it).
     """
     check_choice("method", method, SAMPLERS.keys())
     if isinstance(grid, int) and not isinstance(grid, bool):
@@ -246,19 +321,49 @@ def sample(score: Score, process, x_init, grid, method: str = "em", *, generator
         raise ValueError(f"method={method!r} takes options {sorted(allowed) or 'none'}, got {sorted(unknown)}")
     grid = check_grid(grid, process)
     x_init = _check_x(x_init)
+    n = x_init.shape[0]
+    bs = n if batch_size is None else min(check_int("batch_size", batch_size, 1), n)
+    if fused:
+        from .fused import FUSED_METHODS, sample_fused
+
+        check_choice("method (with fused=True)", method, FUSED_METHODS)
+        run_method = lambda *a, **k: sample_fused(*a, method=method, **k)  # noqa: E731
+    else:
+        run_method = SAMPLERS[method]
     rec = None
     if trajectory:
-        rec = _Recorder(x_init, grid[0].item(), grid.numel() - 1, max_points, max_elements)
-    if rec is not None or callback is not None:
-        def hook(i, t, x):
-            if rec is not None:
+        rec = _Recorder(x_init[:bs], grid[0].item(), grid.numel() - 1, max_points, max_elements)
+
+    def make_hook(first_batch):
+        if (rec is None or not first_batch) and callback is None:
+            return None
+        if callback is None:
+            def hook(i, t, x):
                 rec(i, t, x)
-            if callback is not None:
-                callback(i, t, x)
+            hook.copies_state = True  # the recorder copies what it keeps: the sampler may update x in place
+            return hook
+        if rec is None or not first_batch:
+            return callback
+
+        def hook(i, t, x):
+            rec(i, t, x)
+            callback(i, t, x)
+        return hook
+
+    def run(xb, first_batch):
+        return run_method(score, process, xb, grid, generator=generator, callback=make_hook(first_batch),
+                          check_every=check_every, **options)
+
+    if bs >= n:
+        x = run(x_init, True)
     else:
-        hook = None
-    x = SAMPLERS[method](score, process, x_init, grid, generator=generator, callback=hook,
-                         check_every=check_every, **options)
+        x = None
+        for start in range(0, n, bs):
+            xb = run(x_init[start:start + bs], start == 0)
+            if x is None:
+                x = torch.empty((n, *xb.shape[1:]), dtype=xb.dtype, device=xb.device)
+            x[start:start + bs] = xb
+            del xb  # free this batch before the next one starts
     return (x, rec.result()) if trajectory else x
 
 
@@ -278,10 +383,21 @@ def interpolant_ode(posterior, interp, x_init, n_steps: int, *, generator=None, 
     taus = interp.tau(us).tolist()
     run = _Stepper(lambda y, u: y, 1 - us, None, check_every, "interpolant_ode")
     us = us.tolist()
+    own, can_own, buf = False, _owns_state(callback), None
     for i in range(n):
         tau, dtau = taus[i], taus[i + 1] - taus[i]
         eps_hat, x1_hat = posterior(x, tau)
-        x = x + (dtau * float(interp.dalpha(tau))) * eps_hat + (dtau * float(interp.dbeta(tau))) * x1_hat
+        c1, c2 = dtau * float(interp.dalpha(tau)), dtau * float(interp.dbeta(tau))
+        if own and not (_aliases(eps_hat, x) or _aliases(x1_hat, x)):
+            # x + c1 eps_hat + c2 x1_hat, the same operations in place (one scratch buffer, outputs untouched)
+            if buf is None:
+                buf = torch.empty_like(x)
+            x.add_(torch.mul(eps_hat, c1, out=buf))
+            x.add_(torch.mul(x1_hat, c2, out=buf))
+        else:
+            x = x + c1 * eps_hat + c2 * x1_hat
+            own = can_own
+        del eps_hat, x1_hat
         run.done(i + 1, x)
         if callback is not None:
             callback(i + 1, us[i + 1], x)

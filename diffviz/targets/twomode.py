@@ -21,6 +21,23 @@ from .base import LOG_2PI, Target, noise_coeffs, row_sums, sample_device
 from .mixture import GaussianMixture
 
 
+def _is_number(t) -> bool:
+    """True for a Python (or NumPy) real number, i.e. a time whose coefficients can be Python floats."""
+    return isinstance(t, (int, float)) and not isinstance(t, bool)
+
+
+def _sum_mu(x: torch.Tensor) -> torch.Tensor:
+    """mu.x = sum_i x_i over the last dim, returned in float64 (...,).
+
+    One read of x and no float64 copy of it: float32 x is summed in float32 (torch's CPU sum is a cascade
+    summation, error ~ eps |x|_1 / d^(1/2) in practice) and only the (n,) sums are converted; float16/bfloat16
+    accumulate in float32; float64 stays float64.
+    """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return x.sum(-1, dtype=torch.float32).to(torch.float64)
+    return x.sum(-1).to(torch.float64)
+
+
 class TwoModeMixture(Target):
     """p N(mu, sigma2 I) + (1 - p) N(-mu, sigma2 I) on R^d with mu = ones(d) (Aranguri et al.)."""
 
@@ -56,31 +73,39 @@ class TwoModeMixture(Target):
 
     # --- posterior means in terms of (alpha, beta) ------------------------------------------------------------
     def _posterior_sign(self, sum_x, alpha, beta):
-        """E[s | x] = tanh(h + beta mu.x / D), D = alpha^2 + sigma^2 beta^2 (float64)."""
+        """E[s | x] = tanh(h + beta mu.x / D), D = alpha^2 + sigma^2 beta^2 (float64); alpha, beta floats or tensors."""
         D = alpha ** 2 + self.sigma2 * beta ** 2
-        return torch.tanh(self.h + beta * sum_x / D), D
+        return torch.tanh(self.h + (beta / D) * sum_x), D
 
     def posterior_interpolant(self, x, tau, interp):
         """(E[z|x], E[x_1|x]) for x = alpha(tau) z + beta(tau) x_1 (theory.md §7), each like x.
 
         `interp` is anything with `alpha(tau)` and `beta(tau)`, e.g. `diffviz.Interpolant`; tau is a float or a
         tensor of shape (n,). Both means stay finite at tau = 0 (pure noise) and tau = 1 (data).
+        Each mean is affine in x with a per-row shift, E = a x + col, written in one pass over x.
         """
         x = self._check_x(x)
+        if _is_number(tau):  # Python-float coefficients: no small tensors, no host-device copies
+            alpha, beta = float(interp.alpha(tau)), float(interp.beta(tau))
+            e_sign, D = self._posterior_sign(_sum_mu(x), alpha, beta)
+            # E[z|x] = (alpha/D) x - (alpha beta/D) mu E[s|x],  E[x_1|x] = (beta sigma^2/D) x + (alpha^2/D) mu E[s|x]
+            eps_hat = torch.add((e_sign * (-alpha * beta / D)).to(x.dtype)[..., None], x, alpha=alpha / D)
+            x1_hat = torch.add((e_sign * (alpha ** 2 / D)).to(x.dtype)[..., None], x, alpha=beta * self.sigma2 / D)
+            return eps_hat, x1_hat
         tau = as_time(tau).to(torch.float64)
         if tau.dim() > 1 or (tau.dim() == 1 and (x.dim() < 2 or tau.shape[0] != x.shape[0])):
             raise ValueError(f"tau must be a scalar or have shape ({x.shape[0]},) to match x of shape "
                              f"{tuple(x.shape)}, got shape {tuple(tau.shape)}")
         alpha = torch.as_tensor(interp.alpha(tau), dtype=torch.float64).to(x.device)
         beta = torch.as_tensor(interp.beta(tau), dtype=torch.float64).to(x.device)
-        sum_x, _ = row_sums(x)
-        e_sign, D = self._posterior_sign(sum_x, alpha, beta)
+        e_sign, D = self._posterior_sign(_sum_mu(x), alpha, beta)
         lead = x.shape[:-1]
-        a_ = (alpha / D).expand(lead)
-        b_ = (beta * e_sign).expand(lead)
-        x1_hat = (x * (beta * self.sigma2 / D).expand(lead)[..., None].to(x.dtype)).add_(
-            (alpha ** 2 / D * e_sign).expand(lead)[..., None].to(x.dtype))
-        eps_hat = (x - b_[..., None].to(x.dtype)).mul_(a_[..., None].to(x.dtype))
+
+        def col(v):
+            return v.expand(lead)[..., None].to(x.dtype)
+
+        eps_hat = torch.addcmul(col(-alpha * beta / D * e_sign), x, col(alpha / D))
+        x1_hat = torch.addcmul(col(alpha ** 2 / D * e_sign), x, col(beta * self.sigma2 / D))
         return eps_hat, x1_hat
 
     # --- densities and scores --------------------------------------------------------------------------------
@@ -107,14 +132,21 @@ class TwoModeMixture(Target):
         return self._log_density(x, m, s)
 
     def score(self, x, t, process):
-        """grad log p_t(x) = -(x - m mu E[s|x]) / (m^2 sigma^2 + s^2), like x; no d x d matrix."""
+        """grad log p_t(x) = -(x - m mu E[s|x]) / (m^2 sigma^2 + s^2), like x; no d x d matrix.
+
+        Cost: one read of x (the sums mu.x) and one pass writing the result (score = col - x / D).
+        """
         x = self._check_x(x)
+        if _is_number(t):  # Python-float coefficients: no small tensors, no host-device copies
+            m, s = float(process.mean_scale(t)), float(process.std(t))
+            e_sign, D = self._posterior_sign(_sum_mu(x), s, m)
+            return torch.add((e_sign * (m / D)).to(x.dtype)[..., None], x, alpha=-1.0 / D)
         m, s = noise_coeffs(process, t, x)
-        sum_x, _ = row_sums(x)
-        e_sign, D = self._posterior_sign(sum_x, s, m)
-        shift = (m * e_sign).expand(x.shape[:-1])[..., None].to(x.dtype)
-        inv = (-1.0 / D).expand(x.shape[:-1])[..., None].to(x.dtype)
-        return (x - shift).mul_(inv)
+        e_sign, D = self._posterior_sign(_sum_mu(x), s, m)
+        lead = x.shape[:-1]
+        shift = (m * e_sign / D).expand(lead)[..., None].to(x.dtype)
+        inv = (-1.0 / D).expand(lead)[..., None].to(x.dtype)
+        return torch.addcmul(shift, x, inv)
 
     # --- features (theory.md §7) -------------------------------------------------------------------------------
     @staticmethod
