@@ -4,7 +4,8 @@
     diffviz sweep mypkg.mod:func --grid-file grid.json --out runs.csv --scheduler tcp://10.0.0.5:8786
     diffviz sweep notebooks/03_phase_transitions.py --grid d=1000,4000 --grid FAST=true --out pt.parquet
     diffviz sweep --list
-    diffviz run notebooks/01_basics.py -p FAST true --out results      (minimal; see _cmd_run)
+    diffviz run notebooks/03_schedules.py -p FAST false --out results
+    diffviz run --all                                             (every notebooks/NN_*.py, FAST=True)
 
 Also runnable without installing: `python -m diffviz.cli ...`.
 """
@@ -100,11 +101,9 @@ def _is_missing(value) -> bool:
 # --- diffviz run ------------------------------------------------------------------------------------------
 
 def _cmd_run(args) -> int:
-    """STUB (minimal runner): the notebook-runner contributor replaces this body; keep the flags as they are.
-
-    Runs each notebook with `diffviz.notebook_run.run_notebook(path, parameters, out_dir)` and prints its
-    figures; `--all` runs notebooks/NN_*.py in order. Exit status 1 if any notebook failed.
-    """
+    """Run each notebook with `run_notebook(path, parameters, out_dir)`: OUT/<name>.ipynb (executed) and
+    OUT/<name>.figures.json (its recorded figures). `--all` runs notebooks/NN_*.py in order. Exit status 1 if
+    any notebook failed (the others still run)."""
     from .notebook_run import run_notebook
 
     params = {name: parse_value(value) for name, value in args.parameter or []}
@@ -124,7 +123,9 @@ def _cmd_run(args) -> int:
             print(f"FAILED {path}: {describe_error(err)}", file=sys.stderr)
             status = 1
             continue
-        print(f"ok {path}: {json.dumps(figures, sort_keys=True)}")
+        stem = Path(path).stem
+        print(f"ok {path}: {len(figures)} figures -> {Path(args.out) / (stem + '.ipynb')}, "
+              f"{Path(args.out) / (stem + '.figures.json')}")
     return status
 
 
@@ -156,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--list", action="store_true", help="list the shipped example sweeps and exit")
     sw.set_defaults(func=_cmd_sweep)
 
-    rn = sub.add_parser("run", help="execute notebooks headless and collect their figures (minimal stub)")
+    rn = sub.add_parser("run", help="execute notebooks headless (papermill) and collect their figures")
     rn.add_argument("notebooks", nargs="*", help="notebooks to run (.ipynb or jupytext .py)")
     rn.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                     help="papermill parameter (repeatable); VALUE parsed as JSON when it can be")
