@@ -21,12 +21,13 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from numbers import Integral, Real
 from pathlib import Path
 
 import torch
+
+from .atomic import atomic_write
 
 FORMAT = 1
 ENV_VAR = "DIFFVIZ_CACHE_DIR"
@@ -160,21 +161,8 @@ class Cache:
         state = {str(k): v.detach().cpu().clone() for k, v in state_dict.items()}
         entry = {"format": FORMAT, "key": json.loads(canonical_json(key)), "state_dict": state,
                  "meta": _plain(dict(meta or {})), "sha256": state_digest(state)}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}-", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(entry, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; entries may be shared read-only (e.g. by a class)
-            os.replace(tmp, path)
-        except BaseException:  # includes KeyboardInterrupt: remove our own temporary file, keep the rest
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(self.directory)
+        # entries may be shared read-only (e.g. by a class): 0644
+        atomic_write(path, lambda f: torch.save(entry, f), mode="wb", perms=0o644)
         return path
 
     def quarantine(self, key) -> Path | None:
@@ -225,17 +213,3 @@ def _reason(err: Exception) -> str:
         if "Unsupported" in line or "global" in line.lower():
             return line
     return lines[0] if lines else "no details"
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist the rename itself (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

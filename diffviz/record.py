@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from numbers import Integral, Real
 from pathlib import Path
+
+from .atomic import atomic_write
 
 ENV_VAR = "DIFFVIZ_FIGURES"
 
@@ -90,24 +91,9 @@ def load_figures(path) -> dict:
 
 
 def _write(path: Path, data: dict) -> None:
-    """Atomically replace `path` by the JSON of `data` (temporary file in the same folder, then os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True, allow_nan=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Atomically replace `path` by the JSON of `data`."""
+    def dump(fh):
+        json.dump(data, fh, indent=1, sort_keys=True, allow_nan=True)
+        fh.write("\n")
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    atomic_write(path, dump, mode="w")

@@ -36,7 +36,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .atomic import atomic_write
 from .checks import check_int, check_positive
 
 RESERVED = ("elapsed_s", "error", "status", "key")
@@ -269,33 +269,18 @@ def _arrow_safe(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_table(table: pd.DataFrame, path) -> Path:
     """Write a sweep table to .parquet/.pq or .csv atomically (temporary file in the same folder, os.replace)."""
     path = Path(path).expanduser()
     fmt = _table_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as fh:
-            if fmt == "csv":
-                fh.write(table.to_csv(index=False).encode("utf-8"))
-            else:
-                _arrow_safe(table).to_parquet(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+
+    def dump(fh):
+        if fmt == "csv":
+            fh.write(table.to_csv(index=False).encode("utf-8"))
+        else:
+            _arrow_safe(table).to_parquet(fh, index=False)
+
+    return atomic_write(path, dump, mode="wb")
 
 
 def read_table(path) -> pd.DataFrame:
