@@ -118,7 +118,6 @@ def test_interrupted_write_leaves_no_entry_and_no_litter(tmp_path, monkeypatch, 
 
         monkeypatch.setattr(cache_mod.os, "replace", boom)
     else:
-        real_save = torch.save
 
         def half_save(obj, f, *args, **kwargs):
             f.write(b"PK\x03\x04 partial bytes")
