@@ -71,6 +71,16 @@ class TwoModeMixture(Target):
         x = randn((n, self.dim), generator=generator, device=dev, dtype=dtype)
         return x.mul_(math.sqrt(self.sigma2)).add_(sign.to(dtype)[:, None])
 
+    def _coeffs(self, process, t: float) -> tuple[float, float]:
+        """(m(t), s(t)) as floats, remembered for the last (process, t): a sampler that scores x a block of rows
+        at a time (diffviz.fused) asks for the same time many times in a row. Processes are treated as immutable."""
+        last = self.__dict__.get("_last_coeffs")
+        if last is not None and last[0] is process and last[1] == t:
+            return last[2], last[3]
+        m, s = float(process.mean_scale(t)), float(process.std(t))
+        self._last_coeffs = (process, t, m, s)
+        return m, s
+
     # --- posterior means in terms of (alpha, beta) ------------------------------------------------------------
     def _posterior_sign(self, sum_x, alpha, beta):
         """E[s | x] = tanh(h + beta mu.x / D), D = alpha^2 + sigma^2 beta^2 (float64); alpha, beta floats or tensors."""
@@ -134,19 +144,31 @@ class TwoModeMixture(Target):
     def score(self, x, t, process):
         """grad log p_t(x) = -(x - m mu E[s|x]) / (m^2 sigma^2 + s^2), like x; no d x d matrix.
 
-        Cost: one read of x (the sums mu.x) and one pass writing the result (score = col - x / D).
+        Cost: one read of x (the sums mu.x) and one pass writing the result (score = shift - x / D).
+        """
+        coef, shift = self.score_affine(x, t, process)
+        if isinstance(coef, torch.Tensor):
+            return torch.addcmul(shift, x, coef)
+        return torch.add(shift, x, alpha=coef)
+
+    def score_affine(self, x, t, process):
+        """(coef, shift) with score(x) = coef x + shift: coef = -1/D, shift = (m E[s|x] / D) mu, D = m^2 sigma^2 + s^2.
+
+        coef is a float for a scalar time t given as a number, else a tensor broadcasting like shift; shift has
+        shape (..., 1) in x's dtype (mu = ones). Lets a sampler write x' = a x + b score in one pass
+        (`diffviz.fused`). Reads x once (mu.x).
         """
         x = self._check_x(x)
         if _is_number(t):  # Python-float coefficients: no small tensors, no host-device copies
-            m, s = float(process.mean_scale(t)), float(process.std(t))
+            m, s = self._coeffs(process, t)
             e_sign, D = self._posterior_sign(_sum_mu(x), s, m)
-            return torch.add((e_sign * (m / D)).to(x.dtype)[..., None], x, alpha=-1.0 / D)
+            return -1.0 / D, (e_sign * (m / D)).to(x.dtype)[..., None]
         m, s = noise_coeffs(process, t, x)
         e_sign, D = self._posterior_sign(_sum_mu(x), s, m)
         lead = x.shape[:-1]
         shift = (m * e_sign / D).expand(lead)[..., None].to(x.dtype)
-        inv = (-1.0 / D).expand(lead)[..., None].to(x.dtype)
-        return torch.addcmul(shift, x, inv)
+        coef = (-1.0 / D).expand(lead)[..., None].to(x.dtype)
+        return coef, shift
 
     # --- features (theory.md §7) -------------------------------------------------------------------------------
     @staticmethod
