@@ -32,6 +32,19 @@
 # brings $\mathrm{KL}(p_T\|\nu)$ and the model's KL to the data (*estimated*, exact-likelihood based) down to the
 # level of a long horizon, at a fraction of the cost.
 
+# %% tags=["colab-install"]
+# On Google Colab (or any Jupyter without diffviz): install diffviz. Does nothing where diffviz is installed.
+try:
+    import diffviz  # noqa: F401
+except ImportError:
+    get_ipython().run_line_magic("pip", 'install -q "diffviz @ git+https://github.com/OWNER/diffviz"')  # noqa: F821
+try:  # Colab only: let the dashboards' custom widgets (plotly FigureWidget via anywidget) display
+    from google.colab import output
+
+    output.enable_custom_widget_manager()
+except ImportError:
+    pass
+
 # %% tags=["parameters"]
 FAST = True  # quick run (CI, Binder); False for lecture quality
 SEED = 0

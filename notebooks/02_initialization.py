@@ -43,6 +43,19 @@
 # the output quantiles of the Heun map below); *estimated* = from samples; *derived* = worked out for diffviz, not
 # confirmed against the paper body; *paper* = from the paper.
 
+# %% tags=["colab-install"]
+# On Google Colab (or any Jupyter without diffviz): install diffviz. Does nothing where diffviz is installed.
+try:
+    import diffviz  # noqa: F401
+except ImportError:
+    get_ipython().run_line_magic("pip", 'install -q "diffviz @ git+https://github.com/OWNER/diffviz"')  # noqa: F821
+try:  # Colab only: let the dashboards' custom widgets (plotly FigureWidget via anywidget) display
+    from google.colab import output
+
+    output.enable_custom_widget_manager()
+except ImportError:
+    pass
+
 # %% tags=["parameters"]
 FAST = True  # quick run (CI, Binder); False for lecture quality
 SEED = 0
