@@ -38,6 +38,22 @@ def _figure_widget(fig=None):
         return go.Figure(fig)
 
 
+def fill_batch_edits(fig) -> None:
+    """Complete a FigureWidget's pending batch so that every edited trace sends every edited property.
+
+    Plotly sends one restyle per batch with one value per (property, trace); a trace that did not set that
+    property gets `undefined`, which plotly.js applies as null: the trace loses its name, colour, data... in the
+    browser (not in Python). Filling the gaps with the trace's current value makes the batch say what Python holds.
+    """
+    edits = getattr(fig, "_batch_trace_edits", None)
+    if not edits:
+        return
+    props = {p for e in edits.values() for p in e}
+    for i, e in edits.items():
+        for p in props - set(e):
+            e[p] = fig.data[i][p]
+
+
 def slider(description: str, value, low, high, step=None, *, log=False, integer=False, readout_format=None):
     """A slider that reports on release (no stale work piling up while dragging)."""
     w = _ipw()
@@ -165,6 +181,8 @@ class Dashboard:
         try:
             self.render(result)
         finally:
+            for fig in self.figures.values():
+                fill_batch_edits(fig)
             for ctx in batch:
                 ctx.__exit__(None, None, None)
         self.last_values = values
