@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8888
 
-.PHONY: setup lab notebooks test test-fast bench clean
+.PHONY: setup lab notebooks test bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
@@ -25,6 +25,12 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/run.py
+
+## Refresh the README's dashboard pictures: the browser test's screenshots, copied to docs/img/.
+screenshots: setup
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py
+	mkdir -p docs/img
+	for f in artifacts/browser/[0-9][0-9]_*[a-z].png; do cp "$$f" "docs/img/dashboard_$$(basename $$f)"; done
 
 clean:
 	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts
