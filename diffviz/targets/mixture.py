@@ -183,6 +183,11 @@ class GaussianMixture(Target):
         const = (torch.log(self._cached("weights", self.weights, dev, torch.float64))
                  - 0.5 * (m ** 2 * (mu * mu_c).sum(-1) - torch.log(inv_c).sum(-1) + self.dim * LOG_2PI))
         logits = torch.addmm(const[:, None], m * mu_c, x64.T)  # (K, n)
+        if torch.is_grad_enabled() and (x.requires_grad or m.requires_grad or s.requires_grad):
+            # out of place, so that autograd can differentiate the score (PF-ODE divergences, Hutchinson)
+            logits = torch.addmm(logits, inv_c, (x64 * x64).T, alpha=-0.5)
+            r = torch.softmax(logits, dim=0).T
+            return (r @ (m * mu_c) - x64 * (r @ inv_c)).to(x.dtype).reshape(*lead, self.dim)
         logits.addmm_(inv_c, (x64 * x64).T, alpha=-0.5)
         r = logits.sub_(logits.amax(0)).exp_()
         r = r.div_(r.sum(0)).T  # (n, K) responsibilities
