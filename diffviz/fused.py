@@ -3,17 +3,18 @@
 The step is the eager one (`diffviz.samplers`), x' = a x + b score(x, t) + c xi, with a = 1 - h f and
 b = h g^2, c = sqrt(g^2 h) (em) or b = h g^2 / 2, c = 0 (ode-euler); what changes is how it is scheduled:
 
-- Affine scores (`_affine_loop`): when the score says it is coef x + shift with a per-row shift (the two-mode
+- Affine scores (`_affine_update`): when the score says it is coef x + shift with a per-row shift (the two-mode
   mixture: `exact_score(target, process)` exposes `target.score_affine`), the PF-ODE step is one pass over x after
   the sums the score needs, x' = (a + b coef) x + b shift, and EM adds the noise block by block while the block
   is in cache. The coefficient a + b coef is formed in float64 once, so the result equals the eager sampler's to
   float rounding (not bit for bit).
-- Any other score, CPU (`_blocked_loop`): x is copied once, then updated in place a block of rows at a time; a block (about
-  `block_elements` numbers, cache-sized) is scored, updated and given its noise while it sits in cache, so a step
-  reads and writes x about once from memory instead of once per elementwise operation, and allocates nothing
-  large. Row blocks hold a multiple of 16 numbers (the last one at least 16): torch's CPU normal generator
-  then produces exactly the numbers of one draw over the whole array, so the result equals the eager sampler's
-  (checked by tests/test_fused.py). The score must act row by row (exact target scores, per-sample networks).
+- Any other score, CPU (`_score_update`; both updates run in `_row_block_loop`): x is copied once, then updated in
+  place a block of rows at a time; a block (about `block_elements` numbers, cache-sized) is scored, updated and
+  given its noise while it sits in cache, so a step reads and writes x about once from memory instead of once per
+  elementwise operation, and allocates nothing large. Row blocks hold a multiple of 16 numbers (the last one at
+  least 16): torch's CPU normal generator then produces exactly the numbers of one draw over the whole array, so
+  the result equals the eager sampler's (checked by tests/test_fused.py). The score must act row by row (exact
+  target scores, per-sample networks).
 - CUDA (`_cuda_graph_loop`): one step, with its time and coefficients read from device tensors by a step
   counter, is captured once as a CUDA graph and replayed N times: one launch per step instead of one per
   kernel (and the affine one-pass update when the score has one). The score is called with t as a 0-dim
@@ -110,12 +111,40 @@ def sample_fused(score, process, x_init, grid, *, method: str = "em", generator=
         else:
             block_elements = AFFINE_BLOCK_ELEMENTS if affine else DEFAULT_BLOCK_ELEMENTS
     block_elements = check_int("block_elements", block_elements, 1)
-    loop = _affine_loop if affine else _blocked_loop
-    return loop(score, grid, c, x_init, method, generator, callback, check_every, block_elements)
+    return _row_block_loop(score, grid, c, x_init, method, generator, callback, check_every, block_elements, affine)
 
 
-def _affine_loop(score, grid, c, x_init, method, generator, callback, check_every, block_elements):
+def _affine_update(score, run):
+    """x_b <- a x_b + b score(x_b) in one pass, score = coef x + shift (rows independent; reads the block once)."""
+    checked = []
+
+    def update(xb, t, a, b):
+        coef, shift = score.affine(xb, t)
+        if not checked:
+            torch.broadcast_shapes(shift.shape, xb.shape)  # raises unless shift broadcasts against x
+            checked.append(True)
+        scale = a + b * coef  # x' = (a + b coef) x + b shift, while the block is in cache
+        if isinstance(scale, torch.Tensor):
+            torch.addcmul(shift * b, xb, scale, out=xb)
+        else:
+            torch.add(shift * b, xb, alpha=scale, out=xb)
+    return update
+
+
+def _score_update(score, run):
+    """x_b <- a x_b + b score(x_b), the score evaluated on the block before it changes."""
+    def update(xb, t, a, b):
+        sb = run.eval(xb, t)
+        if _aliases(sb, xb):
+            sb = sb.clone()
+        xb.mul_(a).add_(sb, alpha=b)
+    return update
+
+
+def _row_block_loop(score, grid, c, x_init, method, generator, callback, check_every, block_elements, affine):
+    """A copy of x updated in place a row block at a time: drift step, then the block's noise, while in cache."""
     run = _Stepper(score, grid, callback, check_every, _NAMES[method])
+    update = (_affine_update if affine else _score_update)(score, run)
     coefs = _step_coefficients(c, run.ts, method)
     x = torch.empty_like(x_init, memory_format=torch.contiguous_format).copy_(x_init)
     n, d = x.shape[0], x[0].numel()
@@ -123,7 +152,6 @@ def _affine_loop(score, grid, c, x_init, method, generator, callback, check_ever
     noise = None
     if method == "em":
         noise = torch.empty((max(r1 - r0 for r0, r1 in blocks), *x.shape[1:]), dtype=x.dtype, device=x.device)
-    checked_shape = False
     for i in range(run.n):
         t = run.ts[i]
         a, b, sd = coefs[i]
@@ -131,44 +159,7 @@ def _affine_loop(score, grid, c, x_init, method, generator, callback, check_ever
         finite = True
         for r0, r1 in blocks:
             xb = x[r0:r1]
-            coef, shift = score.affine(xb, t)  # score = coef x + shift, rows independent; reads the block once
-            if not checked_shape:
-                torch.broadcast_shapes(shift.shape, xb.shape)  # raises unless shift broadcasts against x
-                checked_shape = True
-            scale = a + b * coef  # x' = (a + b coef) x + b shift (+ sd xi), while the block is in cache
-            if isinstance(scale, torch.Tensor):
-                torch.addcmul(shift * b, xb, scale, out=xb)
-            else:
-                torch.add(shift * b, xb, alpha=scale, out=xb)
-            if noise is not None:
-                xb.add_(noise[: r1 - r0].normal_(generator=generator), alpha=sd)
-            if check and finite:
-                finite = all_finite(xb)
-        run.done(i + 1, x, finite=finite)
-    return x
-
-
-def _blocked_loop(score, grid, c, x_init, method, generator, callback, check_every, block_elements):
-    run = _Stepper(score, grid, callback, check_every, _NAMES[method])
-    coefs = _step_coefficients(c, run.ts, method)
-    x = torch.empty_like(x_init, memory_format=torch.contiguous_format).copy_(x_init)
-    n, d = x.shape[0], x[0].numel()
-    blocks = row_blocks(n, d, block_elements)
-    noise = None
-    if method == "em":
-        noise = torch.empty((max(r1 - r0 for r0, r1 in blocks), *x.shape[1:]), dtype=x.dtype, device=x.device)
-    for i in range(run.n):
-        t = run.ts[i]
-        a, b, sd = coefs[i]
-        check = bool(run.check_every) and ((i + 1) % run.check_every == 0 or i + 1 == run.n)
-        finite = True
-        for r0, r1 in blocks:
-            xb = x[r0:r1]
-            sb = run.eval(xb, t)
-            if _aliases(sb, xb):
-                sb = sb.clone()
-            xb.mul_(a).add_(sb, alpha=b)
-            del sb
+            update(xb, t, a, b)
             if noise is not None:
                 xb.add_(noise[: r1 - r0].normal_(generator=generator), alpha=sd)
             if check and finite:
