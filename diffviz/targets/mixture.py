@@ -177,22 +177,21 @@ class GaussianMixture(Target):
         """
         dev, lead = x.device, x.shape[:-1]
         x64 = x.reshape(-1, self.dim).to(torch.float64)
-        inv_c = 1.0 / (m ** 2 * self._cached("lam", self._lam, dev, torch.float64) + s ** 2)  # (K, d)
-        mu_c = self._cached("means", self.means, dev, torch.float64) * inv_c  # mu_k / c_k
         mu = self._cached("means", self.means, dev, torch.float64)
+        inv_c = 1.0 / (m ** 2 * self._cached("lam", self._lam, dev, torch.float64) + s ** 2)  # (K, d)
+        mu_c = mu * inv_c  # mu_k / c_k
         const = (torch.log(self._cached("weights", self.weights, dev, torch.float64))
                  - 0.5 * (m ** 2 * (mu * mu_c).sum(-1) - torch.log(inv_c).sum(-1) + self.dim * LOG_2PI))
         logits = torch.addmm(const[:, None], m * mu_c, x64.T)  # (K, n)
         if torch.is_grad_enabled() and (x.requires_grad or m.requires_grad or s.requires_grad):
             # out of place, so that autograd can differentiate the score (PF-ODE divergences, Hutchinson)
-            logits = torch.addmm(logits, inv_c, (x64 * x64).T, alpha=-0.5)
-            r = torch.softmax(logits, dim=0).T
-            return (r @ (m * mu_c) - x64 * (r @ inv_c)).to(x.dtype).reshape(*lead, self.dim)
-        logits.addmm_(inv_c, (x64 * x64).T, alpha=-0.5)
-        r = logits.sub_(logits.amax(0)).exp_()
-        r = r.div_(r.sum(0)).T  # (n, K) responsibilities
-        out = torch.mm(r, m * mu_c)
-        out.addcmul_(x64, r @ inv_c, value=-1.0)
+            r = torch.softmax(torch.addmm(logits, inv_c, (x64 * x64).T, alpha=-0.5), dim=0)
+        else:  # in place: no (K, n) temporaries
+            logits.addmm_(inv_c, (x64 * x64).T, alpha=-0.5)
+            r = logits.sub_(logits.amax(0)).exp_()
+            r.div_(r.sum(0))
+        r = r.T  # (n, K) responsibilities
+        out = torch.addcmul(r @ (m * mu_c), x64, r @ inv_c, value=-1.0)
         return out.to(x.dtype).reshape(*lead, self.dim)
 
     def noised(self, t, process) -> "GaussianMixture":
