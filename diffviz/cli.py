@@ -65,6 +65,40 @@ def build_grid(default, grid_file, grid_args) -> dict | list | None:
 
 # --- diffviz sweep ----------------------------------------------------------------------------------------
 
+PLOT_FORMS = "FIGURE:X[:COLOR[:FACET]] or heatmap:Z:X:Y"
+
+
+def parse_plot_spec(spec: str) -> tuple[str, list[str]]:
+    """("lines", [FIGURE, X, COLOR?, FACET?]) or ("heatmap", [Z, X, Y]) from a --plot value."""
+    parts = spec.split(":")
+    if parts[0] == "heatmap" and len(parts) == 4 and all(parts[1:]):
+        return "heatmap", parts[1:]
+    if parts[0] != "heatmap" and 2 <= len(parts) <= 4 and all(parts):
+        return "lines", parts
+    raise ValueError(f"--plot must be {PLOT_FORMS}, got {spec!r}")
+
+
+def write_plot(table, spec: str, out: str) -> Path:
+    """Write the figure `spec` (see `parse_plot_spec`) of a sweep table next to `out` as HTML; repeated points
+    averaged. Lines: `diffviz.sweep.plot_sweep`; heatmap: `heatmap_sweep`."""
+    from .atomic import atomic_write
+    from .sweep import heatmap_sweep, plot_sweep
+
+    kind, names = parse_plot_spec(spec)
+    missing = [n for n in names if n not in table.columns]
+    if missing:
+        raise ValueError(f"--plot {spec!r}: no column {missing} in the sweep table; columns: "
+                         f"{sorted(map(str, table.columns))}")
+    if kind == "heatmap":
+        fig = heatmap_sweep(table, names[1], names[2], names[0], agg="mean")
+    else:
+        y, x, color, facet = (names + [None, None])[:4]
+        fig = plot_sweep(table, x, y, color, facet, agg="mean")
+    path = Path(out).with_name(f"{Path(out).stem}.{spec.replace(':', '_')}.html")
+    html = fig.to_html(include_plotlyjs=True, full_html=True)
+    return atomic_write(path, lambda fh: fh.write(html), mode="w")
+
+
 def _cmd_sweep(args) -> int:
     from .sweep import resolve_target, sweep
     from .sweeps_examples import EXAMPLES
@@ -77,6 +111,8 @@ def _cmd_sweep(args) -> int:
     if args.target is None or args.out is None:
         print("diffviz sweep: TARGET and --out are required (or --list)", file=sys.stderr)
         return 2
+    for spec in args.plot or []:
+        parse_plot_spec(spec)  # a malformed --plot fails now, not after the sweep
     target = resolve_target(args.target)
     grid = build_grid(target.default_grid, args.grid_file, args.grid)
     if grid is None:
@@ -87,6 +123,8 @@ def _cmd_sweep(args) -> int:
                   notebook_dir=args.notebook_dir, timeout=args.timeout)
     failed = table[table["status"] != "ok"]
     print(f"diffviz sweep: {len(table)} points, {len(table) - len(failed)} ok, {len(failed)} failed -> {args.out}")
+    for spec in args.plot or []:
+        print(f"diffviz sweep: plot {spec} -> {write_plot(table, spec, args.out)}")
     params = [c for c in table.columns if c not in ("elapsed_s", "error", "status", "key")]
     for _, row in failed.iterrows():
         where = ", ".join(f"{c}={row[c]!r}" for c in params if c in row and not _is_missing(row[c]))
@@ -155,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--notebook-dir", help="where executed notebooks go (default: next to --out)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.add_argument("--list", action="store_true", help="list the shipped example sweeps and exit")
+    sw.add_argument("--plot", action="append", metavar="SPEC",
+                    help="also write a plotly HTML next to --out: FIGURE:X[:COLOR[:FACET]] (FIGURE against "
+                         "parameter X, a line per COLOR, a panel per FACET) or heatmap:Z:X:Y; repeatable; "
+                         "repeated points averaged")
     sw.set_defaults(func=_cmd_sweep)
 
     rn = sub.add_parser("run", help="execute notebooks headless (papermill) and collect their figures")

@@ -248,3 +248,31 @@ def test_plots_headless():
     assert len(sw.plot_sweep(table, x="T", y="bound", agg="mean").data[0].x) == 3
     with pytest.raises(ValueError, match="not in the sweep table"):
         sw.heatmap_sweep(table, x="T", y="lam", z="bound")
+
+
+def test_cli_sweep_writes_the_plots_it_is_asked_for(scheduler, tmp_path, capsys):
+    out = tmp_path / "dt.csv"
+    argv = ["sweep", "diffusion-time", "--grid", "T=0.2,0.6,1", "--grid", "lam=4", "--grid", "eps2=0.01,0.1",
+            "--out", str(out), "--scheduler", scheduler, "--no-progress",
+            "--plot", "bound:T:eps2", "--plot", "heatmap:bound:T:eps2"]
+    assert cli.main(argv) == 0
+    lines = tmp_path / "dt.bound_T_eps2.html"
+    heat = tmp_path / "dt.heatmap_bound_T_eps2.html"
+    assert lines.is_file() and heat.is_file()
+    text = lines.read_text(encoding="utf-8")
+    assert "plotly" in text and "eps2 = 0.01" in text and "eps2 = 0.1" in text
+    assert '"type":"heatmap"' in heat.read_text(encoding="utf-8").replace(" ", "")
+    assert str(lines) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec", ["bound", "heatmap:bound:T", "a:b:c:d:e", "bound::T"])
+def test_cli_sweep_rejects_a_malformed_plot_before_running(spec, tmp_path, capsys):
+    out = tmp_path / "never.csv"
+    assert cli.main(["sweep", "diffusion-time", "--out", str(out), "--plot", spec]) == 2
+    assert "--plot must be FIGURE:X" in capsys.readouterr().err and not out.exists()
+
+
+def test_plot_naming_a_missing_column_is_refused(tmp_path):
+    table = pd.DataFrame([{"T": 0.5, "bound": 1.0, "status": "ok"}])
+    with pytest.raises(ValueError, match=r"no column \['kl'\]"):
+        cli.write_plot(table, "kl:T", str(tmp_path / "t.csv"))
