@@ -182,16 +182,17 @@ class GaussianMixture(Target):
         mu_c = mu * inv_c  # mu_k / c_k
         const = (torch.log(self._cached("weights", self.weights, dev, torch.float64))
                  - 0.5 * (m ** 2 * (mu * mu_c).sum(-1) - torch.log(inv_c).sum(-1) + self.dim * LOG_2PI))
-        logits = torch.addmm(const[:, None], m * mu_c, x64.T)  # (K, n)
+        m_mu_c, xx = m * mu_c, (x64 * x64).T
+        logits = torch.addmm(const[:, None], m_mu_c, x64.T)  # (K, n)
         if torch.is_grad_enabled() and (x.requires_grad or m.requires_grad or s.requires_grad):
             # out of place, so that autograd can differentiate the score (PF-ODE divergences, Hutchinson)
-            r = torch.softmax(torch.addmm(logits, inv_c, (x64 * x64).T, alpha=-0.5), dim=0)
+            r = torch.softmax(torch.addmm(logits, inv_c, xx, alpha=-0.5), dim=0)
         else:  # in place: no (K, n) temporaries
-            logits.addmm_(inv_c, (x64 * x64).T, alpha=-0.5)
+            logits.addmm_(inv_c, xx, alpha=-0.5)
             r = logits.sub_(logits.amax(0)).exp_()
             r.div_(r.sum(0))
         r = r.T  # (n, K) responsibilities
-        out = torch.addcmul(r @ (m * mu_c), x64, r @ inv_c, value=-1.0)
+        out = torch.addcmul(r @ m_mu_c, x64, r @ inv_c, value=-1.0)
         return out.to(x.dtype).reshape(*lead, self.dim)
 
     def noised(self, t, process) -> "GaussianMixture":
