@@ -181,6 +181,84 @@ def test_gmm_score_matches_autograd(kind, pname):
     torch.testing.assert_close(target.log_prob(x), log_mixture(x, weights, means, full), rtol=1e-12, atol=1e-10)
 
 
+@pytest.mark.parametrize("form", ["iso", "diag"])
+def test_gmm_diagonal_covariance_matrices_take_the_diagonal_form(form):
+    """(K, d, d) matrices that are diagonal (or multiples of I) are stored and keyed like (K, d) (or (K,))."""
+    target, weights, means, full = make_gmm(form)
+    as_matrices = GaussianMixture(weights, means, torch.stack(full))
+    assert as_matrices.cov_type == form and as_matrices._U is None
+    assert as_matrices.key() == target.key()  # the same model, the same cache entry
+    torch.testing.assert_close(as_matrices.cov_matrices(), torch.stack(full))
+    x = 2 * torch.randn(50, 3, generator=gen(30), dtype=F64)
+    for t in TIMES:
+        torch.testing.assert_close(as_matrices.score(x, t, VP()), target.score(x, t, VP()), rtol=0, atol=0)
+    # one off-diagonal entry keeps the full form
+    covs = torch.stack(full).clone()
+    covs[0, 0, 1] = covs[0, 1, 0] = 0.01
+    assert GaussianMixture(weights, means, covs).cov_type == "full"
+
+
+def _per_component_score(x, weights, means, covs, m, s):
+    """sum_k w_k [-C_k^{-1}(x - m mu_k)] in float64 by autograd of the hand-built mixture density."""
+    eye = torch.eye(x.shape[-1], dtype=F64)
+    return autograd_score(lambda y: log_mixture(y, weights, m * means, [m ** 2 * S + s ** 2 * eye for S in covs]),
+                          x.to(F64))
+
+
+@pytest.mark.parametrize("pname", list(PROCESSES))
+def test_gmm_full_covariance_score_in_float32_and_with_batch_shapes(pname):
+    """The whitened score for full covariances: float32 inputs within float32 rounding of the float64 formula,
+    leading batch dimensions kept."""
+    process = PROCESSES[pname]
+    target, weights, means, full = make_gmm("full")
+    x64 = 2 * torch.randn(4, 5, 3, generator=gen(31), dtype=F64)
+    x32 = x64.float()
+    eps32 = torch.finfo(torch.float32).eps
+    for t in TIMES:
+        m, s = ms(process, t)
+        ref = _per_component_score(x32.reshape(-1, 3), weights, means, full, m, s).reshape(4, 5, 3)
+        got = target.score(x32, t, process)
+        assert got.dtype == torch.float32 and got.shape == (4, 5, 3)
+        # rounding of x, W x - b and the logits: a few float32 ulps of the largest Mahalanobis term and score
+        c_min = min(torch.linalg.eigvalsh(m ** 2 * S + s ** 2 * torch.eye(3, dtype=F64)).min().item() for S in full)
+        quad_max = ((x32.double().abs().amax() + m * means.abs().amax()) ** 2 * 3 / c_min).item()
+        tol = 64 * eps32 * (1 + quad_max) * ref.abs().amax().item()
+        assert (got.double() - ref).abs().amax().item() <= tol
+        ref64 = _per_component_score(x64.reshape(-1, 3), weights, means, full, m, s).reshape(4, 5, 3)
+        torch.testing.assert_close(target.score(x64, t, process), ref64, rtol=1e-10, atol=1e-12)
+
+
+def test_gmm_full_covariance_score_at_one_time_avoids_the_per_component_array(monkeypatch):
+    """A sampler's call (one time for the batch) never builds the float64 (n, K, d) array of `_components`."""
+    target, *_ = make_gmm("full")
+
+    def refuse(*args):
+        raise AssertionError("the (n, K, d) path was used")
+
+    monkeypatch.setattr(target, "_components", refuse)
+    x = torch.randn(100, 3, generator=gen(33))
+    assert target.score(x, 0.5, VP()).shape == x.shape
+    with pytest.raises(AssertionError, match="the .n, K, d. path"):
+        target.score(x, torch.full((100,), 0.5), VP())  # per-sample times still take it
+
+
+@pytest.mark.parametrize("kind", ["diag", "full"])
+def test_gmm_score_jacobian_matches_the_hessian_of_log_p(kind):
+    """d score / dx (what the PF-ODE likelihood differentiates) equals the Hessian of log p_t, in float64."""
+    process = VP()
+    target, weights, means, full = make_gmm(kind)
+    x = 1.5 * torch.randn(6, 3, generator=gen(32), dtype=F64)
+    t = 0.3
+    m, s = ms(process, t)
+    eye = torch.eye(3, dtype=F64)
+    Cs = [m ** 2 * S + s ** 2 * eye for S in full]
+    for i in range(x.shape[0]):
+        xi = x[i:i + 1]
+        jac = torch.autograd.functional.jacobian(lambda y: target.score(y, t, process)[0], xi)[:, 0, :]
+        hess = torch.autograd.functional.hessian(lambda y: log_mixture(y[None], weights, m * means, Cs)[0], xi[0])
+        torch.testing.assert_close(jac, hess, rtol=1e-9, atol=1e-11)
+
+
 def test_gmm_score_is_stable_far_from_all_components():
     target, *_ = make_gmm("iso")
     x = torch.tensor([[300.0, -200.0, 100.0]], dtype=F64)

@@ -3,9 +3,13 @@
 p_t = sum_k pi_k N(m mu_k, C_k), C_k = m^2 Sigma_k + s^2 I, and
 score(x) = sum_k w_k(x) [-C_k^{-1} (x - m mu_k)],  w = softmax_k(log pi_k + log N(x; m mu_k, C_k)),
 with the responsibilities w computed in log space. Covariances: (K,) isotropic variances, (K, d)
-diagonals or (K, d, d) full SPD matrices (stored by eigendecomposition). Computations are in float64 and
-hold an (n, K, d) array, so this class is meant for small K d (2-D toys, moderate d); the two-mode model
-of Aranguri et al. at d = 10^6 has its own class, `TwoModeMixture`.
+diagonals or (K, d, d) full SPD matrices (stored by eigendecomposition); diagonal matrices are recognised and
+stored as diagonals, and diagonals with equal entries as isotropic variances, so a covariance written as a
+matrix costs nothing. The score at one time (what a sampler asks for) is computed by matrix products with the
+components along rows: in float64 for isotropic/diagonal covariances, and for full ones by whitening each
+component once, z_k = C_k^{-1/2}(x - m mu_k), in the input's dtype. Other computations (per-sample times,
+log densities) are in float64 and hold an (n, K, d) array, so this class is meant for small K d (2-D toys,
+moderate d); the two-mode model of Aranguri et al. at d = 10^6 has its own class, `TwoModeMixture`.
 """
 from __future__ import annotations
 
@@ -40,6 +44,11 @@ class GaussianMixture(Target):
         covs = as_float64("covs", covs)
         if covs.dim() == 0:
             covs = covs.expand(K).clone()
+        if covs.shape == (K, d, d):
+            for k in range(K):
+                check_spd(f"covs[{k}]", covs[k])
+        if covs.shape in ((K, d, d), (K, d)):
+            covs = _simplest_form(covs)
         if covs.shape == (K,):
             if not (covs > 0).all():
                 raise ValueError(f"covs (isotropic variances) must be > 0, got minimum {covs.min().item()!r}")
@@ -53,8 +62,6 @@ class GaussianMixture(Target):
             self._lam = covs.clone()
             self._U = None
         elif covs.shape == (K, d, d):
-            for k in range(K):
-                check_spd(f"covs[{k}]", covs[k])
             covs = 0.5 * (covs + covs.transpose(-1, -2))
             self.cov_type = "full"
             self._lam, self._U = torch.linalg.eigh(covs)
@@ -162,8 +169,8 @@ class GaussianMixture(Target):
         """grad log p_t(x) = sum_k w_k(x) [-C_k^{-1}(x - m mu_k)], like x."""
         x = self._check_x(x)
         m, s = noise_coeffs(process, t, x)
-        if m.dim() == 0 and self._U is None:
-            return self._score_diagonal(x, m, s)
+        if m.dim() == 0:
+            return self._score_diagonal(x, m, s) if self._U is None else self._score_whitened(x, m, s)
         log_joint, neg_prec_diff = self._components(x, m, s)
         w = torch.softmax(log_joint, dim=-1)
         return (w[..., None] * neg_prec_diff).sum(-2).to(x.dtype)
@@ -195,6 +202,36 @@ class GaussianMixture(Target):
         out = torch.addcmul(r @ m_mu_c, x64, r @ inv_c, value=-1.0)
         return out.to(x.dtype).reshape(*lead, self.dim)
 
+    def _score_whitened(self, x, m, s):
+        """The score for full C_k = U_k diag(c_k) U_k^T and one time, by whitening each component once:
+
+        z_k = W_k x - m W_k mu_k with W_k = diag(c_k)^{-1/2} U_k^T (so |z_k|^2 is the Mahalanobis distance),
+        log w_k + const = log pi_k - |z_k|^2 / 2 - sum log c_k / 2,  score = -sum_k w_k W_k^T z_k.
+        The W_k are stacked into one (K d, d) matrix, components along rows, so the work is two matrix products
+        and a softmax over contiguous rows of n numbers, all in x's dtype (no float64 copy of an (n, K, d) array).
+        """
+        dev, dtype, lead = x.device, x.dtype, x.shape[:-1]
+        K, d = self.n_components, self.dim
+        c = m ** 2 * self._cached("lam", self._lam, dev, torch.float64) + s ** 2  # (K, d) eigenvalues of C_k
+        U = self._cached("U", self._U, dev, torch.float64)
+        W = (U * c.rsqrt()[:, None, :]).transpose(-1, -2)  # (K, d, d): W_k = diag(c_k)^{-1/2} U_k^T
+        b = m * (W @ self._cached("means", self.means, dev, torch.float64)[..., None])[..., 0]  # (K, d)
+        const = (torch.log(self._cached("weights", self.weights, dev, torch.float64))
+                 - 0.5 * (torch.log(c).sum(-1) + d * LOG_2PI))
+        W, b, const = W.reshape(K * d, d).to(dtype), b.reshape(K * d, 1).to(dtype), const.to(dtype)
+        xt = x.reshape(-1, d).T  # (d, n)
+        if torch.is_grad_enabled() and (x.requires_grad or m.requires_grad or s.requires_grad):
+            z = (W @ xt - b).reshape(K, d, -1)  # out of place, so that autograd can differentiate the score
+            r = torch.softmax(const[:, None] - 0.5 * (z * z).sum(1), dim=0)  # (K, n)
+            out = -(W.T @ (z * r[:, None, :]).reshape(K * d, -1))
+        else:  # in place: one (K d, n) array and one (K, n) array
+            z = torch.addmm(b, W, xt, beta=-1.0).reshape(K, d, -1)  # W x - b
+            logits = torch.sub(const[:, None], z.square().sum(1), alpha=0.5)  # (K, n)
+            r = logits.sub_(logits.amax(0)).exp_()
+            r.div_(r.sum(0))
+            out = (W.T @ z.mul_(r[:, None, :]).reshape(K * d, -1)).neg_()
+        return out.T.reshape(*lead, d)
+
     def noised(self, t, process) -> "GaussianMixture":
         """p_t as a GaussianMixture (means m mu_k, covariances m^2 Sigma_k + s^2 I), for a scalar time t."""
         check_scalar_time(t)
@@ -207,3 +244,15 @@ class GaussianMixture(Target):
         else:
             covs = m ** 2 * self.covs + s ** 2 * torch.eye(self.dim, dtype=torch.float64)
         return GaussianMixture(self.weights, m * self.means, covs, name=self.name)
+
+
+def _simplest_form(covs: torch.Tensor) -> torch.Tensor:
+    """Diagonal (K, d, d) matrices as their (K, d) diagonals, and (K, d) diagonals with equal entries as (K,)."""
+    if covs.dim() == 3:
+        diag = torch.diagonal(covs, dim1=-2, dim2=-1)
+        if not torch.equal(covs, torch.diag_embed(diag)):
+            return covs
+        covs = diag.clone()
+    if covs.dim() == 2 and torch.equal(covs, covs[:, :1].expand_as(covs)):
+        return covs[:, 0].clone()
+    return covs
