@@ -17,8 +17,14 @@ import sys
 from pathlib import Path
 
 
-def parse_value(text: str):
-    """A command-line value: JSON if it parses (3, 0.5, 1e-3, true, null, "x", [1, 2]), True/False/None, else text."""
+def parse_value(text: str, like=None):
+    """A command-line value: JSON if it parses (3, 0.5, 1e-3, true, null, "x", [1, 2]), True/False/None, else text.
+
+    like: the parameter's default; when it is a string the value stays text ("0" -> "0"; a quoted JSON string
+    is unquoted).
+    """
+    if isinstance(like, str) and not (text.startswith('"') and text.endswith('"') and len(text) > 1):
+        return text
     try:
         return json.loads(text)
     except ValueError:
@@ -26,13 +32,13 @@ def parse_value(text: str):
     return {"True": True, "False": False, "None": None}.get(text, text)
 
 
-def parse_grid_arg(text: str) -> tuple[str, list]:
-    """"name=v1,v2,..." -> (name, [parsed values])."""
+def parse_grid_arg(text: str, like: dict | None = None) -> tuple[str, list]:
+    """"name=v1,v2,..." -> (name, [parsed values]); like: {name: default}, see `parse_value`."""
     name, sep, values = text.partition("=")
     name = name.strip()
     if not sep or not name or not values.strip():
         raise ValueError(f"--grid must look like NAME=V1,V2,..., got {text!r}")
-    return name, [parse_value(v.strip()) for v in values.split(",")]
+    return name, [parse_value(v.strip(), (like or {}).get(name)) for v in values.split(",")]
 
 
 def load_grid_file(path) -> dict | list:
@@ -47,8 +53,9 @@ def load_grid_file(path) -> dict | list:
     return grid
 
 
-def build_grid(default, grid_file, grid_args) -> dict | list | None:
-    """Merge the example's default grid, a grid file and --grid axes (later sources replace whole axes)."""
+def build_grid(default, grid_file, grid_args, like: dict | None = None) -> dict | list | None:
+    """Merge the example's default grid, a grid file and --grid axes (later sources replace whole axes);
+    like: a notebook's {name: default}, so that --grid values of string parameters stay text."""
     grid = None if default is None else dict(default)
     if grid_file is not None:
         loaded = load_grid_file(grid_file)
@@ -58,7 +65,7 @@ def build_grid(default, grid_file, grid_args) -> dict | list | None:
             return loaded
         grid = {**(grid or {}), **loaded}
     for text in grid_args or []:
-        name, values = parse_grid_arg(text)
+        name, values = parse_grid_arg(text, like)
         grid = {**(grid or {}), name: values}
     return grid
 
@@ -114,7 +121,12 @@ def _cmd_sweep(args) -> int:
     for spec in args.plot or []:
         parse_plot_spec(spec)  # a malformed --plot fails now, not after the sweep
     target = resolve_target(args.target)
-    grid = build_grid(target.default_grid, args.grid_file, args.grid)
+    like = None
+    if target.kind == "notebook":
+        from .notebook_params import declared_parameters, read_notebook
+
+        like = declared_parameters(read_notebook(target.ref))
+    grid = build_grid(target.default_grid, args.grid_file, args.grid, like)
     if grid is None:
         print(f"diffviz sweep: give a grid (--grid NAME=V1,V2 or --grid-file) for {args.target!r}", file=sys.stderr)
         return 2
@@ -140,31 +152,47 @@ def _is_missing(value) -> bool:
 
 def _cmd_run(args) -> int:
     """Run each notebook with `run_notebook(path, parameters, out_dir)`: OUT/<name>.ipynb (executed) and
-    OUT/<name>.figures.json (its recorded figures). `--all` runs notebooks/NN_*.py in order. Exit status 1 if
-    any notebook failed (the others still run)."""
+    OUT/<name>.figures.json (its recorded figures). `--all` runs notebooks/NN_*.py in order. Every notebook's
+    parameters are checked first (`notebook_params.check_parameters`): a bad one runs nothing (exit status 2).
+    Exit status 1 if any notebook failed (the others still run); the FAILED line names the failing cell."""
+    from .notebook_params import check_parameters, declared_parameters, read_notebook
     from .notebook_run import run_notebook
 
-    params = {name: parse_value(value) for name, value in args.parameter or []}
     paths = list(args.notebooks)
     if args.all:
         paths += sorted(str(p) for p in Path(args.notebooks_dir).glob("[0-9][0-9]_*.py"))
     if not paths:
         print("diffviz run: give NOTEBOOK paths or --all", file=sys.stderr)
         return 2
+    runs = []
+    for path in paths:  # refuse unknown names and ill-typed values before running anything
+        nb = read_notebook(path)
+        declared = declared_parameters(nb)
+        params = {name: parse_value(text, declared.get(name)) for name, text in args.parameter or []}
+        runs.append((path, check_parameters(nb, params, where=Path(path).name)))
     status = 0
-    for path in paths:
+    for path, params in runs:
         try:
             figures = run_notebook(path, params, args.out, timeout=args.timeout)
         except Exception as err:  # report and go on with the next notebook
             from .sweep import describe_error
 
-            print(f"FAILED {path}: {describe_error(err)}", file=sys.stderr)
+            print(f"FAILED {path}: {_failed_cell(err)}{describe_error(err)}", file=sys.stderr)
             status = 1
             continue
         stem = Path(path).stem
         print(f"ok {path}: {len(figures)} figures -> {Path(args.out) / (stem + '.ipynb')}, "
               f"{Path(args.out) / (stem + '.figures.json')}")
     return status
+
+
+def _failed_cell(err) -> str:
+    """"cell N (execution count M): " for a notebook error that knows its cell (see `run_notebook`), else ""."""
+    number = getattr(err, "cell_number", None)
+    if number is None:
+        return ""
+    count = getattr(err, "exec_count", None)
+    return f"cell {number}" + ("" if count is None else f" (execution count {count})") + ": "
 
 
 # --- entry point ------------------------------------------------------------------------------------------

@@ -358,6 +358,12 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
             raise ValueError(f"grid is required for target {tgt.label!r} (only example sweeps have a default grid)")
         grid = tgt.default_grid
     points = expand_grid(grid)
+    if tgt.kind == "notebook":  # unknown names, non-identifiers, ill-typed values: refused before any point runs
+        from .notebook_params import check_parameters, read_notebook
+
+        nb = read_notebook(tgt.ref)
+        for point in points:
+            check_parameters(nb, point, where=Path(tgt.ref).name)
     keys = [point_key(p) for p in points]
     param_names = list(dict.fromkeys(n for p in points for n in p))
     save_every = check_int("save_every", save_every, 1)

@@ -193,6 +193,36 @@ def test_notebook_sweep_injects_parameters_and_gathers_figures(scheduler, tmp_pa
     assert executed.is_file() and "a = 7" in executed.read_text()  # papermill's injected-parameters cell
 
 
+
+@pytest.mark.parametrize("grid, message", [
+    ({"A": [1, 2]}, "unknown parameter 'A' (did you mean 'a'?): the parameters cell of nb.py declares a, "
+                    "FIGURES_PATH"),
+    ([{"a": 1}, {"a": "x"}], "a must be an int (its default in nb.py is 1), got 'x'"),
+    ({"a": [1], "import os; X": [1]}, "parameter names must be Python identifiers, got 'import os; X'"),
+])
+def test_notebook_sweep_refuses_bad_grids_before_any_point(tmp_path, grid, message):
+    nb = tmp_path / "nb.py"
+    nb.write_text(textwrap.dedent(NOTEBOOK))
+    with pytest.raises(ValueError) as err:  # NO_SCHEDULER: refused before connecting to a cluster
+        sw.sweep(nb, grid, tmp_path / "nb.csv", scheduler=NO_SCHEDULER, progress=False)
+    assert message in str(err.value)
+    assert not (tmp_path / "nb.csv").exists() and not (tmp_path / "nb_notebooks").exists()
+
+
+def test_cli_notebook_sweep_refuses_bad_grid_keys_and_values(tmp_path, capsys):
+    nb = tmp_path / "nb.py"
+    nb.write_text(textwrap.dedent(NOTEBOOK))
+    for grid, message in [("A=1,2", "unknown parameter 'A' (did you mean 'a'?)"),
+                          ("a=1,maybe", "a must be an int (its default in nb.py is 1), got 'maybe'")]:
+        rc = cli.main(["sweep", str(nb), "--grid", grid, "--out", str(tmp_path / "nb.csv"),
+                       "--scheduler", NO_SCHEDULER, "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("diffviz sweep: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "nb.csv").exists()
+    # values of a string parameter stay text
+    assert cli.build_grid(None, None, ["D=0,cpu", "a=1"], like={"D": "auto", "a": 1}) == {"D": ["0", "cpu"],
+                                                                                            "a": [1]}
+
 # --- command line -----------------------------------------------------------------------------------------
 
 def test_cli_parsing_helpers(capsys):
