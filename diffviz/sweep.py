@@ -12,11 +12,11 @@ Table: one row per point = its parameters | its figures | `elapsed_s`, `error`, 
 A figure named like a parameter or a reserved column is stored as "out_<name>"; lists become JSON strings.
 
 Robustness: a failing point is a row with status "error" and `error` = "Type: message", never a failed sweep.
-With `out` (.parquet/.pq or .csv), the table is rewritten atomically (temporary file in the same folder, then
-`os.replace`) every `save_every` completed points, every `save_interval_s` seconds and at the end, also on
-Ctrl-C; a re-run with the same `out` skips the points already there (by key) and runs only the missing ones,
-and the failed ones too with `retry_failed=True`. Rows of `out` outside the new grid are kept. The key holds
-the parameters only: use one `out` file per target.
+With `out` (.parquet/.pq or .csv, refused before any point runs if it cannot be written), the table is
+rewritten atomically (temporary file in the same folder, then `os.replace`) every `save_every` completed
+points, every `save_interval_s` seconds and at the end, also on Ctrl-C; a re-run with the same `out` skips the
+points already there (by key) and runs only the missing ones, and the failed ones too with `retry_failed=True`.
+Rows of `out` outside the new grid are kept. The key holds the parameters only: use one `out` file per target.
 
 Cluster: by default a `dask.distributed.LocalCluster` of processes, one thread each, as many workers as CPUs
 (capped by the number of points), with OMP/MKL/OpenBLAS and torch limited to one thread per worker;
@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_write
+from .atomic import atomic_write, check_writable
 from .checks import check_int, check_positive
 
 RESERVED = ("elapsed_s", "error", "status", "key")
@@ -367,6 +367,7 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
     out = None if out is None else Path(out).expanduser()
     if out is not None:
         _table_format(out)
+        check_writable("out", out)
 
     # previous results: keep every row, rerun what is missing (and what failed, if asked)
     rows: dict[str, dict] = {}

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import cloudpickle
 import pandas as pd
 import pytest
 
-from diffviz import cli
+from diffviz import atomic, cli
 from diffviz import sweep as sw
 from diffviz.sweeps_examples import EXAMPLES, diffusion_time, initialization, phase_transition
 
@@ -276,3 +277,41 @@ def test_plot_naming_a_missing_column_is_refused(tmp_path):
     table = pd.DataFrame([{"T": 0.5, "bound": 1.0, "status": "ok"}])
     with pytest.raises(ValueError, match=r"no column \['kl'\]"):
         cli.write_plot(table, "kl:T", str(tmp_path / "t.csv"))
+
+
+# --- saving: kills, signals, unwritable out, unreachable scheduler ------------------------------------------
+
+@pytest.mark.parametrize("case", ["parent is a file", "out is a folder", "folder refuses new files"])
+def test_unwritable_out_is_refused_before_any_point_runs(case, scheduler, tmp_path, monkeypatch):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    out = tmp_path / "res.csv"
+    if case == "parent is a file":
+        (tmp_path / "notes.txt").write_text("x")
+        out = tmp_path / "notes.txt" / "res.csv"
+    elif case == "out is a folder":
+        out.mkdir()
+    else:  # root ignores permission bits: refuse files in tmp_path where they are made
+        real = atomic.tempfile.mkstemp
+
+        def refuse(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir) == tmp_path:
+                raise PermissionError(13, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
+    with pytest.raises(ValueError, match=r"^out (must be a file|'.*' cannot be written)") as info:
+        sw.sweep(flaky, {"x": [1, 2], "calls_dir": [str(calls)]}, out, scheduler=scheduler, progress=False)
+    assert str(out) in str(info.value)
+    assert n_calls(calls) == 0
+
+
+def test_cli_refuses_an_unwritable_out_in_one_line_before_connecting(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    out = tmp_path / "notes.txt" / "dt.csv"
+    start = time.monotonic()
+    assert cli.main(["sweep", "diffusion-time", "--grid", "T=0.5", "--out", str(out),
+                     "--scheduler", NO_SCHEDULER, "--no-progress"]) == 2
+    assert time.monotonic() - start < 20  # no attempt to reach the scheduler first
+    err = capsys.readouterr().err
+    assert err.startswith(f"diffviz sweep: out {str(out)!r} cannot be written") and err.count("\n") == 1
