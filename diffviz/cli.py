@@ -220,7 +220,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.func(args)
-    except ValueError as err:
+    except (ValueError, ConnectionError) as err:  # a bad argument, an unreachable --scheduler: one line
         print(f"diffviz {args.command}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

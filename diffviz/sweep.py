@@ -21,7 +21,8 @@ Rows of `out` outside the new grid are kept. The key holds the parameters only: 
 Cluster: by default a `dask.distributed.LocalCluster` of processes, one thread each, as many workers as CPUs
 (capped by the number of points), with OMP/MKL/OpenBLAS and torch limited to one thread per worker;
 `scheduler="tcp://host:8786"` uses a running cluster (its workers must be able to import diffviz and the
-target), `client=` an existing `distributed.Client`.
+target; ConnectionError if it does not answer within `CONNECT_TIMEOUT_S`), `client=` an existing
+`distributed.Client`.
 Plots: `plot_sweep` (lines) and `heatmap_sweep` return plotly figures; plotly is imported only when called.
 """
 from __future__ import annotations
@@ -49,6 +50,7 @@ from .checks import check_int, check_positive
 
 RESERVED = ("elapsed_s", "error", "status", "key")
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+CONNECT_TIMEOUT_S = 5  # an unreachable --scheduler fails after this long, not Dask's default 30 s
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -333,7 +335,15 @@ def _dask_client(scheduler, client, n_workers: int):
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler) as c:
+        try:
+            connected = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except ValueError as err:
+            raise ValueError(f"scheduler must be a Dask scheduler address like 'tcp://host:8786', got "
+                             f"{scheduler!r} ({err})") from err
+        except OSError as err:  # refused, unknown host, timed out
+            raise ConnectionError(f"scheduler {scheduler!r} cannot be reached ({err}); is a Dask scheduler "
+                                  f"running there?") from err
+        with connected as c:
             yield c
         return
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, env=dict(THREAD_ENV),

@@ -315,3 +315,16 @@ def test_cli_refuses_an_unwritable_out_in_one_line_before_connecting(tmp_path, c
     assert time.monotonic() - start < 20  # no attempt to reach the scheduler first
     err = capsys.readouterr().err
     assert err.startswith(f"diffviz sweep: out {str(out)!r} cannot be written") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("address", [NO_SCHEDULER, "localhost"])
+def test_cli_unreachable_scheduler_is_a_quick_one_line_error(address, tmp_path, capsys):
+    out = tmp_path / "dt.csv"
+    start = time.monotonic()
+    assert cli.main(["sweep", "diffusion-time", "--grid", "T=0.5", "--out", str(out),
+                     "--scheduler", address, "--no-progress"]) == 2
+    assert time.monotonic() - start < 20  # Dask's own default connect timeout is 30 s; ours is 5 s
+    err = capsys.readouterr().err
+    assert err.startswith("diffviz sweep: scheduler") and repr(address) in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
