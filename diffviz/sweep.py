@@ -12,10 +12,13 @@ Table: one row per point = its parameters | its figures | `elapsed_s`, `error`, 
 A figure named like a parameter or a reserved column is stored as "out_<name>"; lists become JSON strings.
 
 Robustness: a failing point is a row with status "error" and `error` = "Type: message", never a failed sweep.
-With `out` (.parquet/.pq or .csv, refused before any point runs if it cannot be written), the table is
-rewritten atomically (temporary file in the same folder, then `os.replace`) every `save_every` completed
-points, every `save_interval_s` seconds and at the end, also on Ctrl-C; a re-run with the same `out` skips the
-points already there (by key) and runs only the missing ones, and the failed ones too with `retry_failed=True`.
+With `out` (.parquet/.pq or .csv, refused before any point runs if it cannot be written), each finished row is
+appended at once to the journal `<out>.journal.jsonl` (fsynced: it survives kill -9); the table is rewritten
+atomically (temporary file in the same folder, then `os.replace`) and only then the journal removed, every
+`save_every` completed points, every `save_interval_s` seconds and at the end, also on Ctrl-C and on SIGTERM
+(raised as `diffviz.interrupt.Terminated`, a KeyboardInterrupt). A re-run with the same `out` takes the rows of
+the table and of a journal a killed run left, skips those points (by key) and runs only the missing ones, and
+the failed ones too with `retry_failed=True`.
 Rows of `out` outside the new grid are kept. The key holds the parameters only: use one `out` file per target.
 
 Cluster: by default a `dask.distributed.LocalCluster` of processes, one thread each, as many workers as CPUs
@@ -47,6 +50,8 @@ import pandas as pd
 
 from .atomic import atomic_write, check_writable
 from .checks import check_int, check_positive
+from .interrupt import sigterm_interrupts
+from .journal import Journal, journal_path, read_journal
 
 RESERVED = ("elapsed_s", "error", "status", "key")
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
@@ -378,6 +383,7 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
     if out is not None:
         _table_format(out)
         check_writable("out", out)
+    journal = None if out is None else Journal(journal_path(out))
 
     # previous results: keep every row, rerun what is missing (and what failed, if asked)
     rows: dict[str, dict] = {}
@@ -385,6 +391,9 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
         previous = read_table(out)
         for record in previous.to_dict("records"):
             rows[str(record["key"])] = record
+    recovered = [] if journal is None else read_journal(journal.path)  # rows of a run that was killed
+    for record in recovered:
+        rows[record["key"]] = record
     todo = [(k, p) for k, p in zip(keys, points)
             if k not in rows or (retry_failed and rows[k].get("status") != "ok")]
 
@@ -394,6 +403,15 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
         ordered = [rows[k] for k in keys if k in rows] + [r for k, r in rows.items() if k not in grid_keys]
         return _assemble(ordered, param_names)
 
+    def save() -> None:  # the table first, then the journal it now holds: no row is ever only in memory
+        write_table(table(), out)
+        journal.clear()
+
+    if journal is not None and journal.path.exists():  # compact now: this run's journal starts empty
+        if rows:
+            save()
+        else:
+            journal.clear()
     if not todo:
         return table()
     if tgt.kind == "notebook" and notebook_dir is None and out is not None:
@@ -405,7 +423,7 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
 
     workers = min(n_workers or os.cpu_count() or 1, len(todo))
     n_failed = 0
-    with _dask_client(scheduler, client, workers) as dask_client, \
+    with sigterm_interrupts(), _dask_client(scheduler, client, workers) as dask_client, \
             tqdm(total=len(todo), desc=f"sweep {Path(str(tgt.label)).name}", disable=not progress,
                  unit="point") as bar:
         futures = {dask_client.submit(run_point, tgt, p, k, notebook_dir=notebook_dir, timeout=timeout,
@@ -420,19 +438,23 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
                     result = {"figures": {}, "elapsed_s": math.nan, "error": describe_error(err),
                               "status": "error", "key": k}
                 rows[k] = _row(p, result)
+                unsaved += 1  # before the append: an interrupt inside it still saves this row to the table
+                if journal is not None:
+                    journal.append(rows[k])
                 n_failed += result["status"] != "ok"
                 bar.update(1)
                 bar.set_postfix(failed=n_failed, refresh=False)
-                unsaved += 1
                 if out is not None and (unsaved >= save_every or time.monotonic() - last_save > save_interval_s):
-                    write_table(table(), out)
+                    save()
                     unsaved, last_save = 0, time.monotonic()
         finally:
             pending = [f for f in futures if not f.done()]
             if pending:
                 dask_client.cancel(pending)
+            if journal is not None:
+                journal.close()
             if out is not None and unsaved:
-                write_table(table(), out)
+                save()
     return table()
 
 
