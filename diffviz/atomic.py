@@ -3,6 +3,7 @@
 `atomic_write(path, write, mode)` calls `write(fh)` on a temporary file in the destination folder, flushes
 and fsyncs it, gives it the usual permissions and `os.replace`s it onto `path` (atomic on POSIX and
 Windows). On any failure, an interrupt included, the temporary file is removed and `path` is untouched.
+`check_writable(name, path)` refuses, before any work is done, a `path` that could not be written.
 """
 from __future__ import annotations
 
@@ -51,4 +52,25 @@ def atomic_write(path, write: Callable, *, mode: str = "wb", perms: int | None =
             pass
         raise
     fsync_dir(path.parent)
+    return path
+
+
+def check_writable(name: str, path) -> Path:
+    """Return `path`, or raise a ValueError naming `name` unless a file can be written there: `path` is not a
+    folder, and its nearest existing folder (the rest is created when written) accepts a new file (probed)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{name} must be a file, got {str(path)!r}, which is a folder")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(folder)!r} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".probe", dir=folder)
+    except OSError as err:
+        raise ValueError(f"{name} {str(path)!r} cannot be written: no new file can be made in {str(folder)!r} "
+                         f"({err.strerror or err})") from err
+    os.close(fd)
+    os.unlink(probe)
     return path

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -216,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="address of a running Dask scheduler (default: a local cluster)")
     sw.add_argument("--workers", type=int, help="local cluster size (default: the number of CPUs)")
     sw.add_argument("--retry-failed", action="store_true", help="re-run the points recorded as failed in --out")
-    sw.add_argument("--save-every", type=int, default=10, metavar="K", help="save the table every K points (10)")
+    sw.add_argument("--save-every", type=int, default=10, metavar="K",
+                    help="save the table every K points (10); each finished point is also journaled at once "
+                         "next to --out, so a killed sweep resumes where it was")
     sw.add_argument("--timeout", type=float, help="per-cell timeout in seconds for notebook targets")
     sw.add_argument("--notebook-dir", help="where executed notebooks go (default: next to --out)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -248,14 +251,16 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.func(args)
-    except ValueError as err:
+    except (ValueError, ConnectionError) as err:  # a bad argument, an unreachable --scheduler: one line
         print(f"diffviz {args.command}: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM during a sweep (diffviz.interrupt.Terminated)
+        signum = getattr(err, "signum", signal.SIGINT)
         where = f"; the points done are saved in {args.out}, run the same command to resume" \
             if args.command == "sweep" and args.out else ""
-        print(f"diffviz {args.command}: interrupted{where}", file=sys.stderr)
-        return 130
+        print(f"diffviz {args.command}: {'terminated' if signum == signal.SIGTERM else 'interrupted'}{where}",
+              file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

@@ -12,16 +12,20 @@ Table: one row per point = its parameters | its figures | `elapsed_s`, `error`, 
 A figure named like a parameter or a reserved column is stored as "out_<name>"; lists become JSON strings.
 
 Robustness: a failing point is a row with status "error" and `error` = "Type: message", never a failed sweep.
-With `out` (.parquet/.pq or .csv), the table is rewritten atomically (temporary file in the same folder, then
-`os.replace`) every `save_every` completed points, every `save_interval_s` seconds and at the end, also on
-Ctrl-C; a re-run with the same `out` skips the points already there (by key) and runs only the missing ones,
-and the failed ones too with `retry_failed=True`. Rows of `out` outside the new grid are kept. The key holds
-the parameters only: use one `out` file per target.
+With `out` (.parquet/.pq or .csv, refused before any point runs if it cannot be written), each finished row is
+appended at once to the journal `<out>.journal.jsonl` (fsynced: it survives kill -9); the table is rewritten
+atomically (temporary file in the same folder, then `os.replace`) and only then the journal removed, every
+`save_every` completed points, every `save_interval_s` seconds and at the end, also on Ctrl-C and on SIGTERM
+(raised as `diffviz.interrupt.Terminated`, a KeyboardInterrupt). A re-run with the same `out` takes the rows of
+the table and of a journal a killed run left, skips those points (by key) and runs only the missing ones, and
+the failed ones too with `retry_failed=True`.
+Rows of `out` outside the new grid are kept. The key holds the parameters only: use one `out` file per target.
 
 Cluster: by default a `dask.distributed.LocalCluster` of processes, one thread each, as many workers as CPUs
 (capped by the number of points), with OMP/MKL/OpenBLAS and torch limited to one thread per worker;
 `scheduler="tcp://host:8786"` uses a running cluster (its workers must be able to import diffviz and the
-target), `client=` an existing `distributed.Client`.
+target; ConnectionError if it does not answer within `CONNECT_TIMEOUT_S`), `client=` an existing
+`distributed.Client`.
 Plots: `plot_sweep` (lines) and `heatmap_sweep` return plotly figures; plotly is imported only when called.
 """
 from __future__ import annotations
@@ -44,11 +48,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_write
+from .atomic import atomic_write, check_writable
 from .checks import check_int, check_positive
+from .interrupt import sigterm_interrupts
+from .journal import Journal, journal_path, read_journal
 
 RESERVED = ("elapsed_s", "error", "status", "key")
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+CONNECT_TIMEOUT_S = 5  # an unreachable --scheduler fails after this long, not Dask's default 30 s
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -333,7 +340,15 @@ def _dask_client(scheduler, client, n_workers: int):
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler) as c:
+        try:
+            connected = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except ValueError as err:
+            raise ValueError(f"scheduler must be a Dask scheduler address like 'tcp://host:8786', got "
+                             f"{scheduler!r} ({err})") from err
+        except OSError as err:  # refused, unknown host, timed out
+            raise ConnectionError(f"scheduler {scheduler!r} cannot be reached ({err}); is a Dask scheduler "
+                                  f"running there?") from err
+        with connected as c:
             yield c
         return
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, env=dict(THREAD_ENV),
@@ -373,6 +388,8 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
     out = None if out is None else Path(out).expanduser()
     if out is not None:
         _table_format(out)
+        check_writable("out", out)
+    journal = None if out is None else Journal(journal_path(out))
 
     # previous results: keep every row, rerun what is missing (and what failed, if asked)
     rows: dict[str, dict] = {}
@@ -380,6 +397,9 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
         previous = read_table(out)
         for record in previous.to_dict("records"):
             rows[str(record["key"])] = record
+    recovered = [] if journal is None else read_journal(journal.path)  # rows of a run that was killed
+    for record in recovered:
+        rows[record["key"]] = record
     todo = [(k, p) for k, p in zip(keys, points)
             if k not in rows or (retry_failed and rows[k].get("status") != "ok")]
 
@@ -389,6 +409,15 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
         ordered = [rows[k] for k in keys if k in rows] + [r for k, r in rows.items() if k not in grid_keys]
         return _assemble(ordered, param_names)
 
+    def save() -> None:  # the table first, then the journal it now holds: no row is ever only in memory
+        write_table(table(), out)
+        journal.clear()
+
+    if journal is not None and journal.path.exists():  # compact now: this run's journal starts empty
+        if rows:
+            save()
+        else:
+            journal.clear()
     if not todo:
         return table()
     if tgt.kind == "notebook" and notebook_dir is None and out is not None:
@@ -400,7 +429,7 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
 
     workers = min(n_workers or os.cpu_count() or 1, len(todo))
     n_failed = 0
-    with _dask_client(scheduler, client, workers) as dask_client, \
+    with sigterm_interrupts(), _dask_client(scheduler, client, workers) as dask_client, \
             tqdm(total=len(todo), desc=f"sweep {Path(str(tgt.label)).name}", disable=not progress,
                  unit="point") as bar:
         futures = {dask_client.submit(run_point, tgt, p, k, notebook_dir=notebook_dir, timeout=timeout,
@@ -415,19 +444,23 @@ def sweep(target, grid=None, out=None, *, scheduler: str | None = None, client=N
                     result = {"figures": {}, "elapsed_s": math.nan, "error": describe_error(err),
                               "status": "error", "key": k}
                 rows[k] = _row(p, result)
+                unsaved += 1  # before the append: an interrupt inside it still saves this row to the table
+                if journal is not None:
+                    journal.append(rows[k])
                 n_failed += result["status"] != "ok"
                 bar.update(1)
                 bar.set_postfix(failed=n_failed, refresh=False)
-                unsaved += 1
                 if out is not None and (unsaved >= save_every or time.monotonic() - last_save > save_interval_s):
-                    write_table(table(), out)
+                    save()
                     unsaved, last_save = 0, time.monotonic()
         finally:
             pending = [f for f in futures if not f.done()]
             if pending:
                 dask_client.cancel(pending)
+            if journal is not None:
+                journal.close()
             if out is not None and unsaved:
-                write_table(table(), out)
+                save()
     return table()
 
 

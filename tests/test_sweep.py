@@ -1,8 +1,10 @@
 """Sweeps on a real Dask LocalCluster (2 worker processes): failures, resume, tables, notebooks, CLI, plots."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -10,8 +12,9 @@ import cloudpickle
 import pandas as pd
 import pytest
 
-from diffviz import cli
+from diffviz import atomic, cli
 from diffviz import sweep as sw
+from diffviz.journal import Journal, journal_path, read_journal
 from diffviz.sweeps_examples import EXAMPLES, diffusion_time, initialization, phase_transition
 
 # Functions defined here travel to the workers by value, whatever sys.path the workers have.
@@ -306,3 +309,183 @@ def test_plot_naming_a_missing_column_is_refused(tmp_path):
     table = pd.DataFrame([{"T": 0.5, "bound": 1.0, "status": "ok"}])
     with pytest.raises(ValueError, match=r"no column \['kl'\]"):
         cli.write_plot(table, "kl:T", str(tmp_path / "t.csv"))
+
+
+# --- saving: kills, signals, unwritable out, unreachable scheduler ------------------------------------------
+
+GATED = '''\
+import time
+import uuid
+from pathlib import Path
+
+
+def gated(x, calls_dir):
+    """Leave one file per call; x = 0 returns at once, the others wait (at most 60 s) for calls_dir/go."""
+    calls = Path(calls_dir)
+    (calls / f"call-{x}-{uuid.uuid4().hex}").touch()
+    deadline = time.monotonic() + 60
+    while x and not (calls / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return {"half": x / 2}
+'''
+
+
+@pytest.fixture
+def gated_sweep(scheduler, tmp_path, monkeypatch):
+    """(command, grid, out, calls): `diffviz sweep` of a module whose points x > 0 block until calls/go exists.
+
+    The module is importable here, in the command (PYTHONPATH) and on the shared cluster's workers (uploaded);
+    calls/go is made at the end.
+    """
+    from distributed import Client
+
+    module = f"gated_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(GATED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    with Client(scheduler, timeout=30) as client:
+        client.upload_file(str(tmp_path / f"{module}.py"))
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    out = tmp_path / "res.csv"
+    grid = {"x": [0, 1], "calls_dir": [str(calls)]}  # two workers: both points start at once, x = 1 blocks
+    cmd = [sys.executable, "-m", "diffviz.cli", "sweep", f"{module}:gated", "--grid", "x=0,1",
+           "--grid", f'calls_dir="{calls}"', "--out", str(out), "--scheduler", scheduler, "--no-progress"]
+    try:
+        yield cmd, grid, out, calls
+    finally:
+        (calls / "go").touch()  # frees the workers still running a blocked point
+
+
+def _start_and_wait_for_a_journal_row(cmd, journal, timeout=180.0):
+    """Start `cmd` (its own session: our signals reach it alone) and return it once `journal` holds a row."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not read_journal(journal):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"no row in {journal} (exit status {proc.returncode}):\n{out}\n{err[-3000:]}")
+        time.sleep(0.05)
+    return proc
+
+
+@pytest.mark.slow
+def test_sigkill_loses_no_finished_point_and_the_rerun_resumes(gated_sweep, scheduler):
+    cmd, grid, out, calls = gated_sweep
+    journal = journal_path(out)
+    proc = _start_and_wait_for_a_journal_row(cmd, journal)
+    proc.kill()  # SIGKILL: no handler runs, nothing is saved on the way out
+    proc.communicate(timeout=60)
+    assert not out.exists()  # the table is due only after 10 points (save_every)...
+    assert [r["x"] for r in read_journal(journal)] == [0]  # ...but the finished point is in the journal
+    (calls / "go").touch()
+    table = sw.sweep(cmd[4], grid, out, scheduler=scheduler, progress=False)
+    assert n_calls(calls, 0) == 1  # x = 0 did not run again
+    assert table["x"].tolist() == [0, 1] and (table["status"] == "ok").all()
+    assert table["half"].tolist() == [0.0, 0.5]
+    assert not journal.exists()  # compacted into the table
+    pd.testing.assert_frame_equal(sw.read_table(out), table)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, status, word", [(signal.SIGTERM, 143, "terminated"),
+                                                  (signal.SIGINT, 130, "interrupted")], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_and_ctrl_c_save_the_finished_points(gated_sweep, signum, status, word):
+    cmd, grid, out, calls = gated_sweep
+    proc = _start_and_wait_for_a_journal_row(cmd, journal_path(out))
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    (calls / "go").touch()
+    assert proc.returncode == status, err[-3000:]
+    assert f"diffviz sweep: {word}; the points done are saved in {out}" in err
+    table = sw.read_table(out)
+    assert table["x"].tolist() == [0] and table["status"].tolist() == ["ok"]
+    assert not journal_path(out).exists()
+
+
+def test_rows_in_the_journal_of_a_killed_run_are_not_run_again(scheduler, tmp_path):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    grid = {"x": [1, 2, 3], "calls_dir": [str(calls)]}
+    reference = sw.sweep(flaky, grid, tmp_path / "reference.parquet", scheduler=scheduler, progress=False)
+    # What a run killed after two points leaves: their rows in the journal, the third cut short, no table.
+    out = tmp_path / "res.parquet"
+    journal = Journal(journal_path(out))
+    tgt = sw.resolve_target(flaky)
+    for point in sw.expand_grid(grid)[:2]:
+        journal.append(sw._row(point, sw.run_point(tgt, point, sw.point_key(point))))
+    journal.close()
+    with open(journal.path, "ab") as fh:
+        fh.write(b'{"x":3,"calls_dir":"')
+    assert n_calls(calls) == 5
+    table = sw.sweep(flaky, grid, out, scheduler=scheduler, progress=False)
+    assert n_calls(calls, 1) == 2 and n_calls(calls, 2) == 2 and n_calls(calls, 3) == 2  # only x = 3 ran again
+    pd.testing.assert_frame_equal(table.drop(columns="elapsed_s"), reference.drop(columns="elapsed_s"))
+    pd.testing.assert_frame_equal(sw.read_table(out), table)
+    assert not journal.path.exists()
+
+
+def test_a_journal_alone_becomes_the_table_without_a_cluster(tmp_path):
+    grid = {"x": [1, 2], "calls_dir": [str(tmp_path)]}
+    out = tmp_path / "res.csv"
+    journal = Journal(journal_path(out))
+    tgt = sw.resolve_target(flaky)
+    for point in sw.expand_grid(grid):
+        journal.append(sw._row(point, sw.run_point(tgt, point, sw.point_key(point))))
+    journal.close()
+    table = sw.sweep(flaky, grid, out, scheduler=NO_SCHEDULER, progress=False)  # nothing to run: no connection
+    assert table["square"].tolist() == [1, 4] and (table["status"] == "ok").all()
+    assert not journal.path.exists()
+    pd.testing.assert_frame_equal(sw.read_table(out), table, check_dtype=False)
+
+
+@pytest.mark.parametrize("case", ["parent is a file", "out is a folder", "folder refuses new files"])
+def test_unwritable_out_is_refused_before_any_point_runs(case, scheduler, tmp_path, monkeypatch):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    out = tmp_path / "res.csv"
+    if case == "parent is a file":
+        (tmp_path / "notes.txt").write_text("x")
+        out = tmp_path / "notes.txt" / "res.csv"
+    elif case == "out is a folder":
+        out.mkdir()
+    else:  # root ignores permission bits: refuse files in tmp_path where they are made
+        real = atomic.tempfile.mkstemp
+
+        def refuse(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir) == tmp_path:
+                raise PermissionError(13, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
+    with pytest.raises(ValueError, match=r"^out (must be a file|'.*' cannot be written)") as info:
+        sw.sweep(flaky, {"x": [1, 2], "calls_dir": [str(calls)]}, out, scheduler=scheduler, progress=False)
+    assert str(out) in str(info.value)
+    assert n_calls(calls) == 0
+
+
+def test_cli_refuses_an_unwritable_out_in_one_line_before_connecting(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    out = tmp_path / "notes.txt" / "dt.csv"
+    start = time.monotonic()
+    assert cli.main(["sweep", "diffusion-time", "--grid", "T=0.5", "--out", str(out),
+                     "--scheduler", NO_SCHEDULER, "--no-progress"]) == 2
+    assert time.monotonic() - start < 20  # no attempt to reach the scheduler first
+    err = capsys.readouterr().err
+    assert err.startswith(f"diffviz sweep: out {str(out)!r} cannot be written") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("address", [NO_SCHEDULER, "localhost"])
+def test_cli_unreachable_scheduler_is_a_quick_one_line_error(address, tmp_path, capsys):
+    out = tmp_path / "dt.csv"
+    start = time.monotonic()
+    assert cli.main(["sweep", "diffusion-time", "--grid", "T=0.5", "--out", str(out),
+                     "--scheduler", address, "--no-progress"]) == 2
+    assert time.monotonic() - start < 20  # Dask's own default connect timeout is 30 s; ours is 5 s
+    err = capsys.readouterr().err
+    assert err.startswith("diffviz sweep: scheduler") and repr(address) in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
