@@ -6,6 +6,7 @@ Notebook side: plotting, widgets, dashboards (plotly/ipywidgets imported only th
 __version__ = "0.1.0"  # set first: the model cache keys on it
 
 from . import inits, metrics, schedules, targets, theory
+from .checks import DivergenceWarning
 from .device import default_device, interactive_threads, resolve_device
 from .processes import VE, VP, Interpolant, Process, SubVP
 from .rng import make_generator
@@ -13,7 +14,7 @@ from .samplers import Trajectory, ddim, euler_maruyama, interpolant_ode, ode_eul
 
 
 __all__ = [
-    "VE", "VP", "Interpolant", "Process", "SubVP", "Trajectory", "ddim", "default_device", "euler_maruyama",
+    "DivergenceWarning", "VE", "VP", "Interpolant", "Process", "SubVP", "Trajectory", "ddim", "default_device", "euler_maruyama",
     "inits", "interactive_threads", "interpolant_ode", "make_generator", "metrics", "ode_euler", "ode_heun",
     "predictor_corrector", "resolve_device", "sample", "schedules", "targets", "theory",
 ]

@@ -67,3 +67,8 @@ def check_finite_tensor(name: str, x: torch.Tensor, where: str = "") -> torch.Te
         bad = (~torch.isfinite(x)).sum().item()
         raise FloatingPointError(f"{name} became non-finite ({bad} of {x.numel()} entries NaN/inf){where}")
     return x
+
+
+class DivergenceWarning(RuntimeWarning):
+    """A sampler's state stayed finite but ran away far beyond the scale of its start and process (see
+    `diffviz.samplers.runaway_scale`): the result is not a sample of anything the score describes."""

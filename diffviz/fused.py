@@ -32,7 +32,8 @@ import warnings
 import torch
 
 from .checks import check_choice, check_int
-from .samplers import _aliases, _check_x, _coefs, _Stepper, all_finite
+from .samplers import (RUNAWAY_FACTOR, _aliases, _check_x, _coefs, _Stepper, abs_max, check_score_output,
+                       runaway_scale, warn_runaway)
 from .schedules import check_grid
 
 FUSED_METHODS = ("em", "ode-euler")
@@ -114,15 +115,27 @@ def sample_fused(score, process, x_init, grid, *, method: str = "em", generator=
     return _row_block_loop(score, grid, c, x_init, method, generator, callback, check_every, block_elements, affine)
 
 
+def check_affine_output(coef, shift, x, name: str, where: str) -> None:
+    """Raise ValueError unless coef x + shift is shaped like x (coef, shift broadcast to x's shape, not beyond it)
+    and the tensors among coef, shift have x's dtype and device: metadata only."""
+    parts = [v for v in (coef, shift) if isinstance(v, torch.Tensor)]
+    try:
+        full = torch.broadcast_shapes(*(v.shape for v in parts), x.shape)
+    except RuntimeError:
+        full = None
+    if (not isinstance(shift, torch.Tensor) or full != x.shape
+            or any(v.dtype != x.dtype or v.device != x.device for v in parts)):
+        got = ", ".join(f"{k} {tuple(v.shape)} {v.dtype} on {v.device}" if isinstance(v, torch.Tensor)
+                        else f"{k} {type(v).__name__}" for k, v in (("coef", coef), ("shift", shift)))
+        raise ValueError(f"{name}: score.affine(x, t) at {where} must return (coef, shift) broadcasting to x "
+                         f"(shape {tuple(x.shape)}, {x.dtype} on {x.device}), got {got}")
+
+
 def _affine_update(score, run):
     """x_b <- a x_b + b score(x_b) in one pass, score = coef x + shift (rows independent; reads the block once)."""
-    checked = []
-
     def update(xb, t, a, b):
         coef, shift = score.affine(xb, t)
-        if not checked:
-            torch.broadcast_shapes(shift.shape, xb.shape)  # raises unless shift broadcasts against x
-            checked.append(True)
+        check_affine_output(coef, shift, xb, run.name, run.where(t))
         scale = a + b * coef  # x' = (a + b coef) x + b shift, while the block is in cache
         if isinstance(scale, torch.Tensor):
             torch.addcmul(shift * b, xb, scale, out=xb)
@@ -143,7 +156,7 @@ def _score_update(score, run):
 
 def _row_block_loop(score, grid, c, x_init, method, generator, callback, check_every, block_elements, affine):
     """A copy of x updated in place a row block at a time: drift step, then the block's noise, while in cache."""
-    run = _Stepper(score, grid, callback, check_every, _NAMES[method])
+    run = _Stepper(score, grid, callback, check_every, _NAMES[method], x_init, c)
     update = (_affine_update if affine else _score_update)(score, run)
     coefs = _step_coefficients(c, run.ts, method)
     x = torch.empty_like(x_init, memory_format=torch.contiguous_format).copy_(x_init)
@@ -152,26 +165,30 @@ def _row_block_loop(score, grid, c, x_init, method, generator, callback, check_e
     noise = None
     if method == "em":
         noise = torch.empty((max(r1 - r0 for r0, r1 in blocks), *x.shape[1:]), dtype=x.dtype, device=x.device)
-    for i in range(run.n):
-        t = run.ts[i]
-        a, b, sd = coefs[i]
-        check = bool(run.check_every) and ((i + 1) % run.check_every == 0 or i + 1 == run.n)
-        finite = True
-        for r0, r1 in blocks:
-            xb = x[r0:r1]
-            update(xb, t, a, b)
-            if noise is not None:
-                xb.add_(noise[: r1 - r0].normal_(generator=generator), alpha=sd)
-            if check and finite:
-                finite = all_finite(xb)
-        run.done(i + 1, x, finite=finite)
+    with run.guard():
+        for i in range(run.n):
+            t = run.ts[i]
+            a, b, sd = coefs[i]
+            check = bool(run.check_every) and ((i + 1) % run.check_every == 0 or i + 1 == run.n)
+            amax = 0.0  # max|x| over the blocks, while each is in cache; NaN/inf stops the search
+            for r0, r1 in blocks:
+                xb = x[r0:r1]
+                update(xb, t, a, b)
+                if noise is not None:
+                    xb.add_(noise[: r1 - r0].normal_(generator=generator), alpha=sd)
+                if check and math.isfinite(amax):
+                    v = abs_max(xb)
+                    amax = v if not math.isfinite(v) else max(amax, v)
+            run.done(i + 1, x, amax=amax if check else None)
     return x
 
 
 class _CounterStep:
     """One EM/Euler step whose time and coefficients are read from device tensors by a step counter, so the
     same call does step 0, 1, 2, ... in turn without any host work: what a CUDA graph can capture once.
-    `first_bad` records the first step that left a non-finite value (-1: none)."""
+    With `check`, max|x| is taken once per step (one pass): `first_bad` records the first step that left a
+    non-finite value, `first_far` the first that left max|x| above RUNAWAY_FACTOR * runaway_scale (-1: none)
+    and `far_amax` its max|x|. Score outputs are checked (shape, dtype, device) at every call, capture included."""
 
     def __init__(self, score, x_init, grid, c, method, generator, check):
         dev = x_init.device
@@ -181,6 +198,10 @@ class _CounterStep:
         self.t_dev = grid.to(device=dev, dtype=torch.float64)
         self.idx = torch.zeros(1, dtype=torch.long, device=dev)
         self.first_bad = torch.full((1,), -1, dtype=torch.long, device=dev)
+        self.first_far = torch.full((1,), -1, dtype=torch.long, device=dev)
+        self.far_amax = torch.zeros(1, dtype=torch.float64, device=dev)
+        self.scale = runaway_scale(x_init, c["m"], c["s"]) if check else math.inf
+        self.bound = torch.tensor(RUNAWAY_FACTOR * self.scale, dtype=torch.float64, device=dev)
         self.x = x_init.clone(memory_format=torch.contiguous_format)
         self.noise = torch.empty_like(self.x) if method == "em" else None
 
@@ -190,25 +211,35 @@ class _CounterStep:
         k = self.coef.index_select(0, idx).squeeze(0)  # (a, b, c) of this step
         if callable(self.affine):  # x' = (a + b coef) x + b shift: one pass
             c_x, shift = self.affine(x, t)
+            check_affine_output(c_x, shift, x, "score.affine", "the captured step")
             torch.addcmul(shift * k[1], x, k[0] + k[1] * c_x, out=x)
         else:
             s = self.score(x, t)  # before x changes
+            check_score_output(s, x, "score", "the captured step")
             if _aliases(s, x):
                 s = s.clone()
             x.mul_(k[0]).addcmul_(s, k[1])
         if self.noise is not None:
             x.addcmul_(self.noise.normal_(generator=self.generator), k[2])
         if self.check:
-            bad = ~torch.isfinite(x.sum()).reshape(1)
+            lo, hi = torch.aminmax(x)
+            amax = torch.maximum(-lo, hi).reshape(1).to(torch.float64)  # NaN if any NaN, inf if any inf
+            bad = ~torch.isfinite(amax)
             self.first_bad.copy_(torch.where(bad & (self.first_bad < 0), idx, self.first_bad))
+            far = (amax > self.bound) & ~bad & (self.first_far < 0)
+            self.far_amax.copy_(torch.where(far, amax, self.far_amax))
+            self.first_far.copy_(torch.where(far, idx, self.first_far))
         idx.add_(1)
 
     def raise_if_diverged(self, ts, name):
-        bad_step = int(self.first_bad.item())
+        """FloatingPointError at the first non-finite step, else one DivergenceWarning at the first runaway step."""
+        bad_step, far_step = int(self.first_bad.item()), int(self.first_far.item())
         if bad_step >= 0:
             raise FloatingPointError(
                 f"{name} diverged: NaN/inf in the samples at step {bad_step + 1} of {len(ts) - 1} "
                 f"(t = {ts[bad_step + 1]:.6g}); try more steps, another grid, or check the score")
+        if far_step >= 0:
+            warn_runaway(name, far_step + 1, len(ts) - 1, ts[far_step + 1], float(self.far_amax.item()), self.scale)
 
 
 def _cuda_graph_loop(score, process, x_init, grid, c, method, generator, callback, check_every):
@@ -224,8 +255,7 @@ def _cuda_graph_loop(score, process, x_init, grid, c, method, generator, callbac
     with torch.cuda.stream(side):
         scratch = step.x.clone()
         out = score(scratch, step.t_dev[:1].squeeze(0))
-        if not isinstance(out, torch.Tensor) or out.shape != scratch.shape:
-            raise ValueError(f"score(x, t) must return a tensor shaped like x {tuple(scratch.shape)}")
+        check_score_output(out, scratch, _NAMES[method], f"step 1 of {len(ts) - 1} (t = {ts[0]:.6g})")
         del scratch, out
     torch.cuda.current_stream(dev).wait_stream(side)
     torch.cuda.synchronize(dev)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from diffviz import VE, VP, sample
+from diffviz.checks import DivergenceWarning
 from diffviz.fused import exact_score, row_blocks, sample_fused
 from diffviz.schedules import uniform
 from diffviz.targets import Gaussian, GaussianMixture, TwoModeMixture
@@ -77,7 +78,9 @@ def test_blocked_loop_images_float64_noncontiguous_and_aliasing_score():
     assert torch.equal(sample(plain, proc, xt, 8, "em", generator=gen(), fused=True),
                        sample(plain, proc, xt, 8, "em", generator=gen()))
     same = lambda x, t: x  # noqa: E731 - returns its input: the loop must not update it in place under the score
-    assert torch.equal(sample(same, proc, xt, 8, "ode-euler", fused=True), sample(same, proc, xt, 8, "ode-euler"))
+    with pytest.warns(DivergenceWarning):  # score = x pushes outwards: the state runs away (finite)
+        fused_same = sample(same, proc, xt, 8, "ode-euler", fused=True)
+        assert torch.equal(fused_same, sample(same, proc, xt, 8, "ode-euler"))
 
 
 # --- the affine loop (two-mode mixture via exact_score): equal to float rounding ------------------------------
@@ -247,3 +250,79 @@ def test_the_captured_step_run_eagerly_on_the_cpu_matches_the_sampler(method, af
         bad()
     with pytest.raises(FloatingPointError, match="step 1 of 20"):
         bad.raise_if_diverged(grid.tolist(), "test")
+
+
+# --- issue 12: runaway, overflow and score output checks in the fused loops --------------------------------------
+@pytest.mark.parametrize("method", ["em", "ode-euler"])
+@pytest.mark.parametrize("affine", [False, True])
+def test_fused_runaway_warns_once_like_the_eager_sampler(method, affine):
+    proc = VE(sigma_T=1000.0)
+    x_init = proc.prior(4).sample(500, generator=gen(), dtype=F64)
+    score = exact_score(TwoModeMixture(4, 0.5, 1.0), proc)
+    if not affine:
+        score = score.__call__  # the plain score: the row-blocked loop
+    with pytest.warns(DivergenceWarning, match=r"ran away at step 2 of 2 \(t = 0\)") as rec:
+        sample_fused(score, proc, x_init, uniform(proc, 2), method=method, generator=gen(), block_elements=64)
+    assert len([w for w in rec if issubclass(w.category, DivergenceWarning)]) == 1
+    with pytest.warns(DivergenceWarning, match=r"ran away at step 2 of 2 \(t = 0\)") as eager_warned:
+        sample(score, proc, x_init, 2, method, generator=gen())
+    assert len(eager_warned) >= 1
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_fused_quiet_on_a_correct_run_and_overflow_names_the_step(affine):
+    import warnings
+
+    proc = VE(sigma_T=80.0)
+    score = exact_score(TwoModeMixture(4, 0.5, 1.0), proc)
+    if not affine:
+        score = score.__call__
+    x_init = proc.prior(4).sample(500, generator=gen(), dtype=F64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DivergenceWarning)
+        sample(score, proc, x_init, 100, "em", generator=gen(), fused=True)
+    big = VE(sigma_T=1e30)
+    score = exact_score(TwoModeMixture(4, 0.5, 1.0), big)
+    if not affine:
+        score = score.__call__
+    with pytest.raises(FloatingPointError, match=r"at step 1 of 10 \(t = "):
+        sample(score, big, randn(8, 4), 10, "ode-euler", fused=True)
+
+
+def test_fused_score_output_checked_at_every_evaluation():
+    proc, x_init = VP(), randn(6, 4, dtype=F64)
+    calls = {"n": 0}
+
+    def later_bad(x, t):  # (n, 1) after the first call: used to be broadcast silently
+        calls["n"] += 1
+        return -x if calls["n"] == 1 else -x[:, :1]
+    with pytest.raises(ValueError, match=r"at step 2 of 4 \(t = .*got shape \(6, 1\)"):
+        sample(later_bad, proc, x_init, 4, "ode-euler", fused=True)
+    score = exact_score(TwoModeMixture(4, 0.5, 1.0), proc)
+    good = score.affine
+    calls["n"] = 0
+
+    def bad_affine(x, t):  # a shift that broadcasts beyond x after the first call
+        calls["n"] += 1
+        coef, shift = good(x, t)
+        return (coef, shift) if calls["n"] == 1 else (coef, shift[:, :, None])
+    score.affine = bad_affine
+    with pytest.raises(ValueError, match=r"score.affine\(x, t\) at step 2 of 4 .*shift \(6, 1, 1\)"):
+        sample(score, proc, x_init, 4, "em", generator=gen(), fused=True)
+
+
+def test_the_captured_step_reports_runaway_on_the_cpu():
+    """The CUDA path's max|x| bookkeeping (first non-finite step, first runaway step) run eagerly on the CPU."""
+    from diffviz.fused import _CounterStep
+    from diffviz.samplers import _coefs
+
+    proc = VP()
+    x_init, grid = randn(16, 3, dtype=F64), uniform(proc, 10)
+    far = _CounterStep(lambda x, t: torch.full_like(x, 1e30), x_init, grid, _coefs(proc, grid, "em"), "em", gen(),
+                       True)
+    for _ in range(3):
+        far()
+    with pytest.warns(DivergenceWarning, match=r"test: the samples ran away at step 1 of 10 \(t = 0\.9001\)"):
+        far.raise_if_diverged(grid.tolist(), "test")
+    with pytest.raises(ValueError, match="shaped like x"):
+        _CounterStep(lambda x, t: x[:, :1], x_init, grid, _coefs(proc, grid, "em"), "em", gen(), True)()

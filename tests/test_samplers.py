@@ -1,5 +1,6 @@
 """Every sampler against the exact law of its own discretization on Gaussian data (diffviz.theory)."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -217,3 +218,114 @@ def test_singular_start_of_interpolant_is_explained():
     interp = Interpolant("vp", "none", d=10)
     with pytest.raises(ValueError, match="interpolant_ode"):
         sample(lambda x, t: -x, interp, torch.zeros(4, 10), 5, "ode-euler")
+
+
+# --- issue 12: finite runaway, overflow at extreme sigma_T, score output checked at every evaluation ----------------
+def _unit_gaussian_score(proc, d=2):
+    target = Gaussian(torch.zeros(d, dtype=torch.float64), 1.0)
+    return lambda x, t: target.score(x, t, proc)
+
+
+def test_finite_runaway_warns_once_with_step_and_time():
+    """VE sigma_T = 1000, 2 EM steps on N(0, 1) data: std ~1e5, finite; it used to come back as a normal result."""
+    from diffviz.checks import DivergenceWarning
+
+    proc = VE(sigma_T=1000.0)
+    x_init = proc.prior(2).sample(1000, generator=torch.Generator().manual_seed(1))
+    with pytest.warns(DivergenceWarning, match=r"euler_maruyama: the samples ran away at step 2 of 2 \(t = 0\)") as rec:
+        out = sample(_unit_gaussian_score(proc), proc, x_init, 2, "em", generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(out).all() and out.std() > 20 * 1000.0
+    assert len([w for w in rec if issubclass(w.category, DivergenceWarning)]) == 1
+
+
+@pytest.mark.parametrize("method", list(SAMPLERS))
+def test_huge_finite_score_warns_for_every_sampler(method):
+    from diffviz.checks import DivergenceWarning
+
+    proc = VP()
+    with pytest.warns(DivergenceWarning, match=r"at step 1 of 10 \(t = 0\.9001\): max\|x\| = ") as rec:
+        sample(lambda x, t: torch.full_like(x, 1e30), proc, torch.randn(8, 3, dtype=torch.float64), 10, method,
+               generator=torch.Generator().manual_seed(0))
+    assert len([w for w in rec if issubclass(w.category, DivergenceWarning)]) == 1  # once per run
+
+
+def _student_t_score(proc, df):
+    from diffviz.targets import StudentT
+
+    target = StudentT(1, df)
+    return lambda x, t: target.score(x, t, proc)
+
+
+@pytest.mark.parametrize("method", list(SAMPLERS))
+def test_no_runaway_false_alarm_on_legitimate_runs(method):
+    """Correct runs stay quiet: VE sigma_T = 80 and 1000 with enough steps, VP, Student-t nu = 1.5 data from the
+    prior and from the data-laden start, small sigma_T (start near the data). The VP heavy-tailed run ends 30-50x
+    wider than its start: the m(t)/m(t_0) factor of runaway_scale is what keeps it quiet."""
+    from diffviz.checks import DivergenceWarning
+    from diffviz.samplers import RUNAWAY_FACTOR
+
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    runs = [(VE(sigma_T=80.0), 100, "gauss"), (VE(sigma_T=1000.0), 100, "gauss"), (VP(), 50, "gauss"),
+            (VP(), 100, "t-prior"), (VE(sigma_T=2.0), 20, "t-prior"), (VE(sigma_T=2.0), 20, "t-data"),
+            (VE(sigma_T=80.0), 50, "t-data")]
+    grew = 0.0
+    for proc, n_steps, kind in runs:
+        if kind == "gauss":
+            score, x_init = _unit_gaussian_score(proc), proc.prior(2).sample(1000, generator=gen())
+        else:
+            score = _student_t_score(proc, 1.5)
+            x_init = proc.prior(1).sample(2000, generator=gen(), dtype=torch.float64)
+            if kind == "t-data":  # x_T = x_0 + sigma_T z: the data's heavy tails are in the start
+                from diffviz.targets import StudentT
+                x_init, _ = proc.marginal(StudentT(1, 1.5).sample(2000, generator=gen(), dtype=torch.float64),
+                                          proc.T, generator=gen())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DivergenceWarning)
+            out = sample(score, proc, x_init, n_steps, method, generator=gen())
+        if kind == "t-prior" and isinstance(proc, VP):
+            grew = float(out.abs().max() / x_init.abs().max())
+    assert grew > RUNAWAY_FACTOR  # the bound without the m factor would have tripped
+
+
+def test_overflow_at_extreme_sigma_T_names_step_and_time():
+    proc = VE(sigma_T=1e30)
+    x_init = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))  # float32 data
+    for method in SAMPLERS:  # the coefficients (~1e60) overflow float32: it used to be torch's bare RuntimeError
+        with pytest.raises(FloatingPointError, match=r"diverged: .* at step 1 of 10 \(t = 8\.65106 to 7\.78595\)"):
+            sample(_unit_gaussian_score(proc), proc, x_init, 10, method, generator=torch.Generator())
+    from diffviz.checks import DivergenceWarning
+
+    with pytest.raises(FloatingPointError, match=r"at step 2 of 10 .*max\|x\| = inf \(overflow\)"):
+        with pytest.warns(DivergenceWarning, match="step 1 of 10"):  # 3e38 is still finite after step 1
+            sample(lambda x, t: torch.full_like(x, 3e38), VP(), x_init, 10, "ode-euler")
+
+
+def test_non_finite_start_is_named():
+    x_init = torch.zeros(4, 2)
+    x_init[1, 1] = float("nan")
+    with pytest.raises(FloatingPointError, match=r"x_init holds NaN/inf .* step 0"):
+        sample(lambda x, t: -x, VP(), x_init, 5, "em")
+
+
+def _turncoat(bad):
+    """A score like x at its first call, then `bad(x)`: what used to be broadcast silently after the first check."""
+    calls = {"n": 0}
+
+    def score(x, t):
+        calls["n"] += 1
+        return -x if calls["n"] == 1 else bad(x)
+    return score
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("method", list(SAMPLERS))
+def test_score_output_is_checked_at_every_evaluation(method, fused):
+    if fused and method not in ("em", "ode-euler"):
+        pytest.skip("fused=True runs em and ode-euler")
+    proc, x_init = VP(), torch.randn(6, 3, dtype=torch.float64)
+    step = "step 1" if method in ("heun", "pc") else "step 2"  # their second evaluation is in step 1
+    with pytest.raises(ValueError, match=rf"score\(x, t\) at {step} of 4 \(t = .*shaped like x \(6, 3\).*"
+                                         r"got shape \(6, 1\)"):
+        sample(_turncoat(lambda x: -x[:, :1]), proc, x_init, 4, method, generator=torch.Generator(), fused=fused)
+    with pytest.raises(ValueError, match=r"torch.float64 on cpu\), got shape \(6, 3\), torch.float32"):
+        sample(_turncoat(lambda x: -x.float()), proc, x_init, 4, method, generator=torch.Generator(), fused=fused)
