@@ -158,3 +158,12 @@ def test_time_range_ends():
         Interpolant().mean_scale(1.01)
     with pytest.raises(ValueError, match="got nan"):
         VP().marginal(torch.zeros(3, 2), math.nan)
+
+
+def test_marginal_accepts_an_int_seed():
+    x0 = torch.zeros(5, 2)
+    a, _ = VP().marginal(x0, 0.5, generator=42)
+    b, _ = VP().marginal(x0, 0.5, generator=torch.Generator().manual_seed(42))
+    assert torch.equal(a, b)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        VP().marginal(x0, 0.5, generator="42")
