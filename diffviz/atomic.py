@@ -4,13 +4,22 @@
 and fsyncs it, gives it the usual permissions and `os.replace`s it onto `path` (atomic on POSIX and
 Windows). On any failure, an interrupt included, the temporary file is removed and `path` is untouched.
 `check_writable(name, path)` refuses, before any work is done, a `path` that could not be written.
+A killed process cannot clean up: its temporary file `.<name>.diffviz-<random>.tmp` stays behind, so every
+write first removes such files in its folder that nobody has touched for `STALE_AFTER_S` (a live writer keeps
+its file's modification time fresh); files of any other name are never removed.
 """
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
+
+TEMP_MARK = ".diffviz-"  # temporary files are named .<name>.diffviz-<random>.tmp
+STALE_AFTER_S = 30 * 60
+_TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_MARK) + r"[a-z0-9_]+\.tmp", re.DOTALL)
 
 
 def _umask() -> int:
@@ -33,11 +42,31 @@ def fsync_dir(directory) -> None:
         os.close(fd)
 
 
+def remove_stale_temp_files(directory, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove our own temporary files (`.<name>.diffviz-<random>.tmp`) in `directory` untouched for `older_than_s`."""
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if (_TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+                    and now - entry.stat(follow_symlinks=False).st_mtime > older_than_s):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone already (another cleaner) or not ours to remove: never fail a write over it
+            pass
+    return removed
+
+
 def atomic_write(path, write: Callable, *, mode: str = "wb", perms: int | None = None) -> Path:
     """Write `path` atomically through `write(fh)`; `mode` "wb" or "w" (UTF-8); `perms` default 0666 & ~umask."""
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temp_files(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}{TEMP_MARK}", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, (0o666 & ~_umask()) if perms is None else perms)  # mkstemp makes 0600 files
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:

@@ -8,12 +8,14 @@ would otherwise load silently).
 Folder: the `directory` argument, else $DIFFVIZ_CACHE_DIR, else ~/.cache/diffviz (created on first save).
 Safety:
 - writes are atomic: a temporary file in the same folder, flushed and fsync'ed, then `os.replace`d onto
-  the final name, so an interrupted write leaves no entry and no temporary file;
+  the final name, so an interrupted write leaves no entry and no temporary file (a killed process leaves
+  its `.<name>.diffviz-<random>.tmp`; the next write in the folder removes those older than 30 minutes);
 - reads use `torch.load(..., weights_only=True)`: tensors and plain containers only, never arbitrary
   pickled objects; an entry whose stored key differs from the requested one, or that does not load, is
   refused with a `CacheError` naming the file and the reason;
 - nothing is deleted: `quarantine` renames a refused entry to `<name>.rejected-<UTC time>` so it can be
-  inspected; the cache only ever writes `<sha256>.pt` files and its own temporary files.
+  inspected; the cache only ever writes `<sha256>.pt` files and its own temporary files, and removes
+  only its own stale temporary files.
 """
 from __future__ import annotations
 

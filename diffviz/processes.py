@@ -6,6 +6,9 @@ Time runs forward from data (t = 0) to noise (t = T); samplers run it backwards 
 
 Times may be Python floats (computed in float64) or tensors of any shape; a tensor of shape (n,)
 broadcasts against a batch x of shape (n, ...) in `drift` and `marginal`.
+Times are checked: NaN, inf and t < 0 raise a ValueError (and t > 1 for an `Interpolant`, whose time has an
+end); VP, sub-VP and VE accept t > T, where their formulas simply continue (a longer horizon of the same
+process). Floats and CPU tensors are checked; CUDA tensors are not (reading them back would stall the device).
 """
 from __future__ import annotations
 
@@ -18,8 +21,20 @@ from .rng import randn
 
 
 def as_time(t) -> torch.Tensor:
-    """A time as a tensor: floats become float64 scalars, tensors pass unchanged."""
-    return t if isinstance(t, torch.Tensor) else torch.tensor(float(t), dtype=torch.float64)
+    """A time as a tensor: floats become float64 scalars, tensors pass unchanged; TypeError for other types."""
+    if isinstance(t, torch.Tensor):
+        return t
+    if t is None or isinstance(t, (str, bytes, bool)):
+        raise TypeError(f"t must be a real number or a torch.Tensor of times, got {type(t).__name__} {t!r}")
+    return torch.tensor(float(t), dtype=torch.float64)
+
+
+def check_process(process):
+    """Return `process`, or raise TypeError unless it looks like a `Process` (T, mean_scale, std, f, g2)."""
+    if not all(hasattr(process, a) for a in ("T", "mean_scale", "std", "f", "g2")):
+        raise TypeError(f"process must be a diffviz process such as VP(), SubVP(), VE() or Interpolant(), "
+                        f"got {type(process).__name__} {process!r}")
+    return process
 
 
 def expand_as(coef: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -37,6 +52,20 @@ class Process:
 
     T: float = 1.0  # horizon: the forward process runs on [0, T]
     t_min: float = 0.0  # default end of reverse-time grids (small > 0 where the score blows up at t = 0)
+    t_end: float = math.inf  # largest valid time: the formulas continue past T unless a subclass says otherwise
+
+    def time(self, t) -> torch.Tensor:
+        """t as a tensor (`as_time`), or ValueError unless it lies in [0, t_end] (CUDA tensors pass unchecked)."""
+        t = as_time(t)
+        if t.device.type != "cpu" or t.numel() == 0:
+            return t
+        lo, hi = (t.item(),) * 2 if t.numel() == 1 else (v.item() for v in torch.aminmax(t.detach()))
+        if not (lo >= 0 and hi <= self.t_end * (1 + 1e-9) and math.isfinite(hi)):  # NaN fails; slack at t_end
+            got = repr(lo) if t.numel() == 1 else "a NaN" if math.isnan(lo) else f"values in [{lo!r}, {hi!r}]"
+            end = f"{self.t_end:g}]" if math.isfinite(self.t_end) else "inf)"
+            raise ValueError(f"t must be a finite time in [0, {end} for {type(self).__name__} (t = 0 is the data, "
+                             f"T = {self.T:g} the horizon), got {got}")
+        return t
 
     # --- marginal and SDE coefficients (override) -------------------------------------------------
     def mean_scale(self, t) -> torch.Tensor:
@@ -129,11 +158,11 @@ class VP(Process):
 
     def beta(self, t):
         """beta(t) = beta_min + t (beta_max - beta_min)."""
-        return self.beta_min + as_time(t) * (self.beta_max - self.beta_min)
+        return self.beta_min + self.time(t) * (self.beta_max - self.beta_min)
 
     def B(self, t):
         """B(t) = int_0^t beta = beta_min t + (beta_max - beta_min) t^2 / 2."""
-        t = as_time(t)
+        t = self.time(t)
         return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t ** 2
 
     def mean_scale(self, t):
@@ -207,13 +236,13 @@ class VE(Process):
         return self.sigma_min * math.exp(self._log_ratio * self.T)
 
     def mean_scale(self, t):
-        return torch.ones_like(as_time(t))
+        return torch.ones_like(self.time(t))
 
     def std(self, t):
-        return self.sigma_min * torch.exp(self._log_ratio * as_time(t))
+        return self.sigma_min * torch.exp(self._log_ratio * self.time(t))
 
     def f(self, t):
-        return torch.zeros_like(as_time(t))
+        return torch.zeros_like(self.time(t))
 
     def g2(self, t):
         return 2 * self._log_ratio * self.std(t) ** 2
@@ -254,6 +283,7 @@ class Interpolant(Process):
                              f"got d={self.d}, kappa={self.kappa}")
         self.T = 1.0
         self.t_min = 0.0
+        self.t_end = 1.0  # t = 1 - u: outside [0, 1] the coefficients change sign
 
     def _params(self):
         return {"kind": self.kind, "dilation": self.dilation, "d": self.d, "kappa": self.kappa}
@@ -296,17 +326,17 @@ class Interpolant(Process):
 
     # --- Process interface (diffusion time t = 1 - u) ------------------------------------------------
     def mean_scale(self, t):
-        return self.beta(self.tau(1 - as_time(t)))
+        return self.beta(self.tau(1 - self.time(t)))
 
     def std(self, t):
-        return self.alpha(self.tau(1 - as_time(t)))
+        return self.alpha(self.tau(1 - self.time(t)))
 
     def f(self, t):
-        tau = self.tau(1 - as_time(t))
-        return -self.dtau(1 - as_time(t)) / tau
+        u = 1 - self.time(t)
+        return -self.dtau(u) / self.tau(u)
 
     def g2(self, t):
-        u = 1 - as_time(t)
+        u = 1 - self.time(t)
         tau, dtau = self.tau(u), self.dtau(u)
         return 2 * self.c ** 2 * dtau * (1 - tau) / tau
 

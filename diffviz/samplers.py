@@ -30,11 +30,14 @@ import math
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Callable
 
 import torch
 
 from .checks import DivergenceWarning, check_choice, check_int, check_positive, check_range
+from .processes import check_process
+from .rng import as_generator
 from .schedules import check_grid, uniform
 
 Score = Callable[[torch.Tensor, float], torch.Tensor]
@@ -42,7 +45,8 @@ Score = Callable[[torch.Tensor, float], torch.Tensor]
 
 def _check_x(x) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(f"x_init must be a floating-point torch.Tensor of shape (n, d) or (n, c, h, w), got {type(x)}")
+        got = f"a tensor of dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x_init must be a floating-point torch.Tensor of shape (n, d) or (n, c, h, w), got {got}")
     if x.dim() < 2 or x.shape[0] < 1:
         raise ValueError(f"x_init must have a batch dimension first, shape (n, d) or (n, c, h, w); "
                          f"got shape {tuple(x.shape)}")
@@ -243,6 +247,7 @@ class _State:
 def euler_maruyama(score: Score, process, x, grid, *, generator=None, callback=None, check_every=1):
     """Reverse SDE dx = [f x - g^2 score] dt + g dW (backwards), Euler–Maruyama on `grid`; returns x at grid[-1]."""
     x, grid = _check_x(x), check_grid(grid, process)
+    generator = as_generator(generator, x.device)
     c = _coefs(process, grid, "em")
     run = _Stepper(score, grid, callback, check_every, "euler_maruyama", x, c)
     st = _State(x, callback)
@@ -299,6 +304,7 @@ def ddim(score: Score, process, x, grid, *, eta: float = 0.0, generator=None, ca
     """DDIM (Song et al. 2021a) for any process x_t = m x_0 + s z; eta = 0 deterministic, eta = 1 DDPM-like."""
     eta = check_range("eta", eta, 0.0, 1.0)
     x, grid = _check_x(x), check_grid(grid, process)
+    generator = as_generator(generator, x.device)
     c = _coefs(process, grid, "ddim")
     run = _Stepper(score, grid, callback, check_every, "ddim", x, c)
     st = _State(x, callback)
@@ -324,6 +330,7 @@ def predictor_corrector(score: Score, process, x, grid, *, snr: float = 0.16, n_
     snr = check_positive("snr", snr)
     n_corrector = check_int("n_corrector", n_corrector, 0)
     x, grid = _check_x(x), check_grid(grid, process)
+    generator = as_generator(generator, x.device)
     c = _coefs(process, grid, "pc")
     run = _Stepper(score, grid, callback, check_every, "predictor_corrector", x, c)
     st = _State(x, callback)
@@ -394,6 +401,7 @@ def sample(score: Score, process, x_init, grid, method: str = "em", *, generator
     """Run the reverse process from `x_init` at grid[0] to grid[-1] with `method` (see SAMPLERS).
 
     `grid`: a decreasing time grid (see `diffviz.schedules`) or an int N for the uniform N-step grid.
+    `generator`: a torch.Generator, or an int seed (a generator on x_init's device seeded with it).
     `trajectory=True` also returns a `Trajectory` of at most `max_points` states, holding at most
     `max_elements` numbers (first particles only if needed). `callback(i, t, x)` runs after every step.
     Method options: `eta` (ddim), `snr` and `n_corrector` (pc).
@@ -405,15 +413,24 @@ def sample(score: Score, process, x_init, grid, method: str = "em", *, generator
     `fused=True` (em, ode-euler): the loop of `diffviz.fused.sample_fused`, the same result with fewer memory
     passes on the CPU and one CUDA graph per step on a GPU; the callback then sees the live state (copy it).
     """
+    if not callable(score):
+        raise TypeError(f"score must be a callable score(x, t) -> tensor like x, e.g. "
+                        f"lambda x, t: target.score(x, t, process) or a trained ScoreModel; got {score!r}")
+    check_process(process)
     check_choice("method", method, SAMPLERS.keys())
-    if isinstance(grid, int) and not isinstance(grid, bool):
-        grid = uniform(process, grid)
+    if isinstance(grid, Integral) and not isinstance(grid, bool):
+        grid = uniform(process, check_int("grid (an int N: n_steps of the uniform grid)", grid, 1))
+    elif isinstance(grid, Real) and not isinstance(grid, bool):
+        hint = f"grid={int(grid)}" if float(grid).is_integer() and float(grid) >= 1 else "an int N >= 1"
+        raise ValueError(f"grid must be a decreasing sequence of times or an int N (the uniform N-step grid), "
+                         f"got the float {grid!r}; pass {hint}")
     allowed = {"ddim": {"eta"}, "pc": {"snr", "n_corrector"}}.get(method, set())
     unknown = set(options) - allowed
     if unknown:
         raise ValueError(f"method={method!r} takes options {sorted(allowed) or 'none'}, got {sorted(unknown)}")
     grid = check_grid(grid, process)
     x_init = _check_x(x_init)
+    generator = as_generator(generator, x_init.device)  # once, so batches continue one stream
     n = x_init.shape[0]
     bs = n if batch_size is None else min(check_int("batch_size", batch_size, 1), n)
     if fused:

@@ -20,10 +20,15 @@ import math
 import torch
 
 from .checks import check_choice, check_int, check_positive, check_range
+from .processes import check_process
 
 
 def _ends(process, t_max, t_min):
+    check_process(process)
     t_max = float(process.T) if t_max is None else check_positive("t_max", t_max)
+    if t_max > process.T * (1 + 1e-12):
+        raise ValueError(f"t_max must lie in (0, T] = (0, {process.T:g}] for {process!r}, got {t_max!r}; "
+                         f"for a longer horizon build the process with it (e.g. VP(T={t_max:g}))")
     t_min = float(process.t_min) if t_min is None else check_range("t_min", t_min, 0.0, math.inf)
     if not t_min < t_max:
         raise ValueError(f"t_min must be < t_max (allowed range [0, {t_max})), got t_min={t_min}, t_max={t_max}")
@@ -140,10 +145,13 @@ def make_grid(name: str, process, n_steps: int, **kwargs) -> torch.Tensor:
 
 def check_grid(grid, process=None) -> torch.Tensor:
     """Validate a user grid: 1-D, >= 2 finite points, strictly decreasing, inside [0, T]; returns float64 CPU."""
+    if process is not None:
+        check_process(process)
     g = torch.as_tensor(grid, dtype=torch.float64).detach().cpu()
     if g.dim() != 1 or g.numel() < 2:
+        hint = "; for the uniform N-step grid use schedules.uniform(process, N) (samplers.sample takes an int N)"
         raise ValueError(f"grid must be a 1-D sequence of at least 2 times (N steps = N + 1 points), "
-                         f"got shape {tuple(g.shape)}")
+                         f"got shape {tuple(g.shape)}" + (hint if g.dim() == 0 else ""))
     if not bool(torch.isfinite(g).all()):
         raise ValueError("grid must hold finite times")
     if not bool((g[1:] < g[:-1]).all()):

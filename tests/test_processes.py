@@ -131,3 +131,39 @@ def test_prior_is_isotropic_gaussian(gen):
 def test_bad_input_names_parameter(build, name):
     with pytest.raises(ValueError, match=name):
         build()
+
+
+@pytest.mark.parametrize("p", PROCESSES, ids=repr)
+@pytest.mark.parametrize("method", ["mean_scale", "std", "f", "g2"])
+@pytest.mark.parametrize("t", [math.nan, math.inf, -math.inf, -1.0, -1e-6,
+                               torch.tensor([0.5, math.nan]), torch.tensor([0.2, -0.1])], ids=repr)
+def test_bad_times_are_refused(p, method, t):
+    with pytest.raises(ValueError, match=r"t must be a finite time in \[0, .*got"):
+        getattr(p, method)(t)
+
+
+@pytest.mark.parametrize("t", ["0.5", None, True])
+def test_times_of_the_wrong_type_are_refused(t):
+    with pytest.raises(TypeError, match="t must be a real number or a torch.Tensor"):
+        VP().mean_scale(t)
+
+
+def test_time_range_ends():
+    # the ends themselves and float32 rounding of them are fine; VP/VE formulas continue past T, an interpolant's do not
+    for p in PROCESSES:
+        p.std(0.0), p.std(p.T), p.std(torch.tensor([0.0, p.T], dtype=torch.float32))
+    assert torch.isclose(VP().mean_scale(3.0), torch.exp(-0.5 * VP().B(3.0)))
+    assert torch.isclose(VE().std(2.0), torch.tensor(0.01 * 5000.0 ** 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"in \[0, 1\] for Interpolant"):
+        Interpolant().mean_scale(1.01)
+    with pytest.raises(ValueError, match="got nan"):
+        VP().marginal(torch.zeros(3, 2), math.nan)
+
+
+def test_marginal_accepts_an_int_seed():
+    x0 = torch.zeros(5, 2)
+    a, _ = VP().marginal(x0, 0.5, generator=42)
+    b, _ = VP().marginal(x0, 0.5, generator=torch.Generator().manual_seed(42))
+    assert torch.equal(a, b)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        VP().marginal(x0, 0.5, generator="42")

@@ -204,6 +204,11 @@ def test_interpolant_ode_dilated_steps_do_not_grow_with_d():
         (dict(x_init=torch.zeros(5)), "x_init"),
         (dict(x_init=torch.zeros(5, 2, dtype=torch.int64)), "x_init"),
         (dict(score=lambda x, t: x[:, :1]), "shaped like x"),
+        (dict(grid=10.0), r"got the float 10.0; pass grid=10"),
+        (dict(grid=2.5), r"pass an int N >= 1"),
+        (dict(grid=-3), r"grid \(an int N: n_steps of the uniform grid\) must be an integer >= 1, got -3"),
+        (dict(grid=torch.tensor(0.5)), r"uniform N-step grid"),
+        (dict(x_init=torch.zeros(5, 2, dtype=torch.int64)), "dtype torch.int64"),
     ],
 )
 def test_bad_input(kwargs, match):
@@ -329,3 +334,40 @@ def test_score_output_is_checked_at_every_evaluation(method, fused):
         sample(_turncoat(lambda x: -x[:, :1]), proc, x_init, 4, method, generator=torch.Generator(), fused=fused)
     with pytest.raises(ValueError, match=r"torch.float64 on cpu\), got shape \(6, 3\), torch.float32"):
         sample(_turncoat(lambda x: -x.float()), proc, x_init, 4, method, generator=torch.Generator(), fused=fused)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(score=None), "score must be a callable score"),
+        (dict(score=VP()), "score must be a callable score"),
+        (dict(process="VP"), "process must be a diffviz process.*got str 'VP'"),
+        (dict(process="VP", grid=torch.tensor([1.0, 0.5])), "process must be a diffviz process"),
+        (dict(generator="42"), r"generator must be a torch.Generator, an int seed or None.*manual_seed\(42\)"),
+        (dict(generator=4.2), "generator must be a torch.Generator"),
+    ],
+)
+def test_wrong_types_raise_type_error(kwargs, match):
+    args = dict(score=lambda x, t: -x, process=VP(), x_init=torch.zeros(5, 2), grid=5, method="em")
+    args.update(kwargs)
+    with pytest.raises(TypeError, match=match):
+        sample(**args)
+
+
+@pytest.mark.parametrize("method, opts", [("em", {}), ("ddim", {"eta": 1.0}), ("pc", {}), ("ode-euler", {})])
+@pytest.mark.parametrize("batch_size", [None, 3])
+def test_int_seed_is_a_generator_on_the_input_device(method, opts, batch_size):
+    proc = VP()
+    target = Gaussian(torch.zeros(2, dtype=torch.float64), 1.0)
+    score = lambda x, t: target.score(x, t, proc)  # noqa: E731
+    x_init = torch.randn(7, 2, generator=torch.Generator().manual_seed(3))
+    a = sample(score, proc, x_init, 6, method, generator=42, batch_size=batch_size, **opts)
+    b = sample(score, proc, x_init, 6, method, generator=torch.Generator().manual_seed(42), batch_size=batch_size,
+               **opts)
+    assert torch.equal(a, b)
+    grid = schedules.uniform(proc, 6)
+    c = SAMPLERS[method](score, proc, x_init, grid, generator=42, **opts)
+    d = SAMPLERS[method](score, proc, x_init, grid, generator=torch.Generator().manual_seed(42), **opts)
+    assert torch.equal(c, d)
+    if batch_size is None:
+        assert torch.equal(a, c)

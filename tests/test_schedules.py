@@ -77,3 +77,22 @@ def test_dilated_needs_interpolant():
 def test_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize("name", NAMES + ["dilated"])
+def test_t_max_beyond_the_horizon_is_refused(name):
+    p = Interpolant("vp", "dilated", d=100) if name == "dilated" else VP()
+    with pytest.raises(ValueError, match=r"t_max must lie in \(0, T\] = \(0, 1\].*got 5.0"):
+        S.make_grid(name, p, 10, t_max=5)
+    assert S.make_grid(name, p, 10, t_max=p.T)[0].item() == p.T  # the horizon itself is fine
+
+
+def test_grid_of_a_bad_process_or_a_number_is_explained():
+    with pytest.raises(TypeError, match="process must be a diffviz process.*got str 'VP'"):
+        S.uniform("VP", 10)
+    with pytest.raises(TypeError, match="process must be a diffviz process"):
+        S.check_grid([1.0, 0.5], "VP")
+    with pytest.raises(ValueError, match=r"got shape \(\); for the uniform N-step grid use schedules.uniform"):
+        S.check_grid(10.0)
+    with pytest.raises(ValueError, match="n_steps must be an integer >= 1, got -3"):
+        S.uniform(VP(), -3)

@@ -660,3 +660,30 @@ def test_gmm_diagonal_fast_score_is_differentiable_in_x(kind):
         fast_grad, = torch.autograd.grad(target.score(x, 0.3, process)[:, j].sum(), x)
         slow_grad, = torch.autograd.grad(slow(x)[:, j].sum(), x)
         torch.testing.assert_close(fast_grad, slow_grad, rtol=1e-10, atol=1e-12)
+
+
+def _scored_targets():
+    return [Gaussian(torch.zeros(3), 1.0), Gaussian(torch.zeros(3), torch.eye(3) * 2.0),
+            GaussianMixture([0.5, 0.5], torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]]), [1.0, 0.5]),
+            StudentT(3, 3.0), TwoModeMixture(3, 0.5, 1.0)]
+
+
+@pytest.mark.parametrize("target", _scored_targets(), ids=repr)
+@pytest.mark.parametrize("t", [math.nan, math.inf, -0.1, torch.tensor([0.5, math.nan, 0.5, 0.5])], ids=repr)
+@pytest.mark.parametrize("pname", ["VP", "VE"])
+def test_score_at_a_bad_time_is_refused(target, t, pname):
+    with pytest.raises(ValueError, match=r"t must be a finite time in \[0, inf\)"):
+        target.score(torch.zeros(4, 3, dtype=F64), t, PROCESSES[pname])
+
+
+def _sampled_targets():
+    return _scored_targets() + [CurieWeiss(6, 1.2), toy("moons")]
+
+
+@pytest.mark.parametrize("target", _sampled_targets(), ids=repr)
+def test_sample_accepts_an_int_seed(target):
+    a = target.sample(50, generator=42, device="cpu")
+    b = target.sample(50, generator=torch.Generator().manual_seed(42))
+    assert torch.equal(a, b) and not torch.equal(a, target.sample(50, generator=43, device="cpu"))
+    with pytest.raises(TypeError, match=r"generator must be a torch.Generator.*manual_seed\(42\)"):
+        target.sample(5, generator="42")

@@ -18,6 +18,7 @@ import torch
 
 from ..checks import check_finite, check_int, check_range
 from ..processes import as_time
+from ..rng import as_generator
 from .base import Target, noise_coeffs, sample_device
 
 
@@ -70,6 +71,7 @@ class CurieWeiss(Target):
     def sample(self, n, *, generator=None, device=None, dtype=torch.float32):
         """Exact draws: S from `pmf_S`, then (d + S)/2 up-spins at random positions; shape (n, d), entries +-1."""
         n = check_int("n", n, low=0)
+        generator = as_generator(generator, device)  # an int seed is welcome
         dev = sample_device(generator, device)
         d = self.dim
         _, probs = self.pmf_S()

@@ -10,6 +10,7 @@ from functools import lru_cache
 import torch
 
 from ..checks import check_choice, check_int
+from ..rng import as_generator
 from .base import Target, sample_device
 
 N_TRAIN = 1500
@@ -55,6 +56,7 @@ class Digits(Target):
     def sample(self, n, *, generator=None, device=None, dtype=torch.float32):
         """n images drawn uniformly with replacement from the split, shape (n, 1, 8, 8)."""
         n = check_int("n", n, low=0)
+        generator = as_generator(generator, device)  # an int seed is welcome
         dev = sample_device(generator, device)
         idx = torch.randint(0, len(self), (n,), generator=generator, device=dev)
         return self._cached("data", self.data, dev, dtype)[idx]

@@ -13,7 +13,7 @@ import torch
 
 from ..checks import check_int
 from ..processes import expand_as
-from ..rng import randn
+from ..rng import as_generator, randn
 from .base import (LOG_2PI, Target, as_float64, check_scalar_time, check_spd, digest, noise_coeffs, row_sums,
                    sample_device)
 
@@ -82,6 +82,7 @@ class Gaussian(Target):
     def sample(self, n, *, generator=None, device=None, dtype=torch.float32):
         """x = mean + Sigma^{1/2} z, z ~ N(0, I); shape (n, d)."""
         n = check_int("n", n, low=0)
+        generator = as_generator(generator, device)  # an int seed is welcome
         dev = sample_device(generator, device)
         if self.cov_type == "full":
             z = randn((n, self.dim), generator=generator, device=dev, dtype=torch.float64)

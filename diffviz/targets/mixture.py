@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..checks import check_int
-from ..rng import randn
+from ..rng import as_generator, randn
 from .base import (LOG_2PI, Target, as_float64, check_scalar_time, check_spd, digest, noise_coeffs,
                    sample_device)
 
@@ -106,6 +106,7 @@ class GaussianMixture(Target):
     def sample(self, n, *, generator=None, device=None, dtype=torch.float32):
         """Pick k ~ pi, then x = mu_k + Sigma_k^{1/2} z; shape (n, d)."""
         n = check_int("n", n, low=0)
+        generator = as_generator(generator, device)  # an int seed is welcome
         dev = sample_device(generator, device)
         if n == 0:
             return torch.zeros((0, self.dim), device=dev, dtype=dtype)

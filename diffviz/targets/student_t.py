@@ -20,7 +20,7 @@ import math
 import torch
 
 from ..checks import check_int, check_positive
-from ..rng import randn
+from ..rng import as_generator, randn
 from .base import LOG_2PI, Target, noise_coeffs, sample_device
 
 _TAIL = 30.0  # integrate until the integrand is below exp(-30) ~ 1e-13 of its peak
@@ -32,6 +32,7 @@ def standard_gamma(shape: float, size: int, *, generator=None, device=None) -> t
     For shape < 1: Gamma(shape) = Gamma(shape + 1) U^{1/shape}.
     """
     shape = check_positive("shape", shape)
+    generator = as_generator(generator, device)  # an int seed is welcome
     dev = sample_device(generator, device)
     a = shape + 1.0 if shape < 1 else shape
     d0 = a - 1.0 / 3.0
@@ -85,6 +86,7 @@ class StudentT(Target):
     def sample(self, n, *, generator=None, device=None, dtype=torch.float32):
         """x = scale G sqrt(df / (2 Gamma(df/2))) coordinate-wise; shape (n, d)."""
         n = check_int("n", n, low=0)
+        generator = as_generator(generator, device)  # an int seed is welcome
         dev = sample_device(generator, device)
         g = randn((n, self.dim), generator=generator, device=dev, dtype=torch.float64)
         gam = standard_gamma(0.5 * self.df, n * self.dim, generator=generator, device=dev).reshape(n, self.dim)

@@ -16,7 +16,7 @@ import torch
 
 from ..checks import check_int, check_positive, check_range
 from ..processes import as_time
-from ..rng import randn
+from ..rng import as_generator, randn
 from .base import LOG_2PI, Target, noise_coeffs, row_sums, sample_device
 from .mixture import GaussianMixture
 
@@ -66,6 +66,7 @@ class TwoModeMixture(Target):
     def sample(self, n, *, generator=None, device=None, dtype=torch.float32):
         """x = s mu + sigma eta with P(s = +1) = p; shape (n, d)."""
         n = check_int("n", n, low=0)
+        generator = as_generator(generator, device)  # an int seed is welcome
         dev = sample_device(generator, device)
         sign = torch.where(torch.rand(n, generator=generator, device=dev, dtype=torch.float64) < self.p, 1.0, -1.0)
         x = randn((n, self.dim), generator=generator, device=dev, dtype=dtype)
