@@ -172,10 +172,22 @@ def vp_coefficients(process, t):
     return -0.5 * beta, beta, math.exp(-0.5 * B), -math.expm1(-B)
 
 
-def numpy_gm(x, ts, process, weights, means, var, method, rng):
-    """A plain NumPy loop: the exact GM score (loop over components, log-sum-exp), then the EM/Euler step."""
+def numpy_mixture_step(x, logs, grads, f, g2, h, method, rng):
+    """One EM/Euler step of a plain NumPy loop from the per-component log pi_k N_k(x) and gradients: log-sum-exp
+    responsibilities R, score = sum_k R_k grad_k, then x - (f x - g^2 score) h + sqrt(g^2 h) xi (EM) or the PF-ODE."""
     import numpy as np
 
+    L = np.stack(logs, axis=1)
+    R = np.exp(L - L.max(axis=1, keepdims=True))
+    R /= R.sum(axis=1, keepdims=True)
+    score = sum(R[:, [k]] * g for k, g in enumerate(grads))
+    if method == "em":
+        return x - (f * x - g2 * score) * h + math.sqrt(g2 * h) * rng.standard_normal(x.shape)
+    return x - (f * x - 0.5 * g2 * score) * h
+
+
+def numpy_gm(x, ts, process, weights, means, var, method, rng):
+    """A plain NumPy loop: the exact GM score (loop over components, log-sum-exp), then the EM/Euler step."""
     d = x.shape[1]
     for i in range(len(ts) - 1):
         t, h = ts[i], ts[i] - ts[i + 1]
@@ -186,14 +198,7 @@ def numpy_gm(x, ts, process, weights, means, var, method, rng):
             diff = x - m * mu
             logs.append(math.log(w) - 0.5 * (diff * diff).sum(axis=1) / C - 0.5 * d * math.log(2 * math.pi * C))
             grads.append(-diff / C)
-        L = np.stack(logs, axis=1)
-        R = np.exp(L - L.max(axis=1, keepdims=True))
-        R /= R.sum(axis=1, keepdims=True)
-        score = sum(R[:, [k]] * g for k, g in enumerate(grads))
-        if method == "em":
-            x = x - (f * x - g2 * score) * h + math.sqrt(g2 * h) * rng.standard_normal(x.shape)
-        else:
-            x = x - (f * x - 0.5 * g2 * score) * h
+        x = numpy_mixture_step(x, logs, grads, f, g2, h, method, rng)
     return x
 
 
@@ -216,14 +221,7 @@ def numpy_gm_full(x, ts, process, weights, means, covs, method, rng):
             Pdiff = diff @ P
             logs.append(math.log(w) - 0.5 * (diff * Pdiff).sum(axis=1) - 0.5 * (logdet + d * math.log(2 * math.pi)))
             grads.append(-Pdiff)
-        L = np.stack(logs, axis=1)
-        R = np.exp(L - L.max(axis=1, keepdims=True))
-        R /= R.sum(axis=1, keepdims=True)
-        score = sum(R[:, [k]] * g for k, g in enumerate(grads))
-        if method == "em":
-            x = x - (f * x - g2 * score) * h + math.sqrt(g2 * h) * rng.standard_normal(x.shape)
-        else:
-            x = x - (f * x - 0.5 * g2 * score) * h
+        x = numpy_mixture_step(x, logs, grads, f, g2, h, method, rng)
     return x
 
 
