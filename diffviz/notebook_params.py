@@ -148,3 +148,24 @@ def source_cell_number(nb, executed_index: int) -> int | None:
     tags = [None if n is None else nb.cells[n - 1].get("metadata", {}).get("tags", []) for n in numbers]
     numbers = [n for n, t in zip(numbers, tags) if t is None or "papermill-error-cell-tag" not in t]
     return numbers[executed_index] if 0 <= executed_index < len(numbers) else None
+
+
+def run_defaults(fast: bool):
+    """`default(value, fast=..., full=...)`: value as given, or None -> the default of a FAST or a full run.
+
+    A notebook's parameters cell declares its sizes as None ("the default for this run"); its setup cell picks:
+
+        default = run_defaults(FAST)
+        TRAIN_STEPS = default(TRAIN_STEPS, fast=300, full=3000)
+
+    so FAST chooses defaults only: a value set in the parameters cell (or with `diffviz run -p`) is used as given.
+    """
+    if not isinstance(fast, bool):
+        raise TypeError(f"FAST must be a bool (True or False), got {fast!r}")
+
+    def default(value, *, fast, full):
+        """value if it is not None, else `fast` in a FAST run and `full` otherwise."""
+        return value if value is not None else (fast if run_is_fast else full)
+
+    run_is_fast = fast
+    return default

@@ -115,3 +115,15 @@ def test_source_cell_number_undoes_papermills_insertions():
     rerun = nbformat.v4.new_notebook(cells=[marker, params, old, code("y = 2"), code("1 / 0")])
     assert [source_cell_number(rerun, i) for i in range(4)] == [2, None, 4, 5]
     assert tagged_cell(rerun, "parameters") == 1 and tagged_cell(rerun, "nope") == -1
+
+
+def test_run_defaults_picks_only_unset_values():
+    from diffviz import run_defaults
+
+    fast, full = run_defaults(True), run_defaults(False)
+    assert fast(None, fast=300, full=3000) == 300 and full(None, fast=300, full=3000) == 3000
+    assert fast(5000, fast=300, full=3000) == 5000 and full(7, fast=300, full=3000) == 7  # set by the user: kept
+    assert fast([0.5], fast=[0.3], full=[0.3, 1.0]) == [0.5]
+    assert fast(0, fast=300, full=3000) == 0  # a falsy value the user set is still theirs
+    with pytest.raises(TypeError, match="FAST must be a bool"):
+        run_defaults("true")
