@@ -27,10 +27,11 @@
 #
 # **Prerequisites** DDPM once; notebook 0 (the VP process, time grids, DDIM and the PF-ODE samplers).
 #
-# **Time** reading ≈ 25 min; run on 2 CPU cores (`diffviz run`): FAST ≈ 15 s, full ≈ FULL_TBD.
+# **Time** reading ≈ 25 min; run on 2 CPU cores (`diffviz run`): FAST ≈ 19 s, full ≈ 22 s.
 #
 # **Paper** Q. Sun, H. V. Poor, W. Zhang, *An Elementary Approach to Scheduling in Generative Diffusion
-# Models*, arXiv:2601.13602, 2026.
+# Models*, arXiv:2601.13602, 2026 (v1–v2; v3 is titled *A Gaussian Perspective for Distributional Discrepancy
+# in Generative Diffusion Models*).
 
 # %% tags=["colab-install"] slideshow={"slide_type": "skip"}
 # On Google Colab (or any Jupyter without diffviz): install diffviz. Does nothing where diffviz is installed.
