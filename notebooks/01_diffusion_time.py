@@ -194,11 +194,11 @@ pd.DataFrame({"KL(p_T ‖ p_∞)": [pm(v, s) for v, s in zip(bt["kl"]["prior"], 
 D.trained_bound_figure(bt)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# **What the theory guarantees** (*exact*): $\mathrm{KL}(p_T\|p_\infty)$ never increases with $T$, since the forward
-# process only forgets ([theory §5.1](../docs/theory.md#s5-1)); and for *one fixed* network $G(s_\theta, T)$ never
-# decreases with $T$, since its integrand is $\ge 0$. Here each $T$ has its own network, so a growing $G$ is an
-# observation, not a theorem: the same budget is spread over a longer interval, weighted by $g^2 = \beta(t)$,
-# which is largest at late times.
+# **What the theory guarantees** (*exact*: theorems, not estimates): $\mathrm{KL}(p_T\|p_\infty)$ never increases
+# with $T$, since the forward process only forgets ([theory §5.1](../docs/theory.md#s5-1)); and for *one fixed*
+# network $G(s_\theta, T)$ never decreases with $T$, since its integrand is $\ge 0$. Here each $T$ has its own
+# network, so a growing $G$ is an observation, not a theorem: the same budget is spread over a longer interval,
+# weighted by $g^2 = \beta(t)$, which is largest at late times.
 #
 # **What this run shows** is below: the horizon with the smallest estimated bound, per start. It depends on the
 # horizons tried (three in a FAST run), the training budget and the seed — read it, don't memorise it.

@@ -30,16 +30,19 @@
 # **Prerequisites** — DDPM seen once; notebook 00 (the VP process, the samplers, DDIM) and notebook 01 (the bound
 # $\mathrm{KL}(p_T\|q) + G(s_\theta, T)$, fitted starts, the probability-flow likelihood).
 #
-# **Time** — reading about 20 minutes; run with `diffviz run` on 2 CPU cores: FAST ≈ 32 s (model cache cold),
-# full ≈ FULL_TBD.
+# **Time** — reading about 20 minutes; run with `diffviz run` on 2 CPU cores: FAST ≈ 25 s (model cache warm;
+# about 32 s cold), full ≈ FULL_TBD.
 #
-# **Paper** — this notebook applies notebook 01's study (G. Franzese et al., "How Much Is Enough? A Study on
-# Diffusion Times in Score-Based Generative Models", *Entropy* 25(4):633, 2023; arXiv:2206.05173) to images. It
-# builds on Y. Song, J. Sohl-Dickstein, D. P. Kingma, A. Kumar, S. Ermon, B. Poole, "Score-Based Generative
-# Modeling through Stochastic Differential Equations", ICLR 2021, arXiv:2011.13456 (the VP SDE, the
-# probability-flow ODE and its likelihood), and J. Song, C. Meng, S. Ermon, "Denoising Diffusion Implicit Models",
-# ICLR 2021, arXiv:2010.02502 (DDIM). Data: the digits data set of scikit-learn (`load_digits`), a copy of the test
-# part of the UCI "Optical Recognition of Handwritten Digits" data set (E. Alpaydin, C. Kaynak, 1998).
+# **Paper** — this notebook applies notebook 01's study to images. It builds on:
+# - G. Franzese, S. Rossi, L. Yang, A. Finamore, D. Rossi, M. Filippone, P. Michiardi, "How Much Is Enough? A
+#   Study on Diffusion Times in Score-Based Generative Models", *Entropy* 25(4):633, 2023; arXiv:2206.05173
+#   (notebook 01);
+# - Y. Song, J. Sohl-Dickstein, D. P. Kingma, A. Kumar, S. Ermon, B. Poole, "Score-Based Generative Modeling
+#   through Stochastic Differential Equations", ICLR 2021; arXiv:2011.13456 (the VP SDE, the probability-flow
+#   ODE and its likelihood);
+# - J. Song, C. Meng, S. Ermon, "Denoising Diffusion Implicit Models", ICLR 2021; arXiv:2010.02502 (DDIM);
+# - data: the digits data set of scikit-learn (`sklearn.datasets.load_digits`), a copy of the test part of the UCI
+#   "Optical Recognition of Handwritten Digits" data set (E. Alpaydin, C. Kaynak, 1998).
 
 # %% tags=["colab-install"] slideshow={"slide_type": "skip"}
 # On Google Colab (or any Jupyter without diffviz): install diffviz. Does nothing where diffviz is installed.
@@ -201,9 +204,9 @@ grids[T_LONG]
 # ## 5. Bits per dimension on test digits
 # The probability-flow ODE (notebook 01 §4, [theory §2.2](../docs/theory.md#s2-2)) maps a test digit $x_0$ to
 # $x_T$, and $-\log\hat p(x_0) = -\log q(x_T) - \int_0^T\nabla\cdot v\,dt$ ([theory §9.3](../docs/theory.md#s9-3)).
-# In $d = 64$ the exact divergence $\nabla\cdot v$ costs 64 gradient passes; **Hutchinson's estimator** (Hutchinson, 1990)
-# $\nabla\cdot v = \mathbb{E}_r[r^\top (\partial v/\partial x)\, r]$, with random sign vectors $r$, costs one per
-# probe and is unbiased.
+# In $d = 64$ the exact divergence $\nabla\cdot v$ costs 64 gradient passes; **Hutchinson's estimator**
+# (Hutchinson, 1990) $\nabla\cdot v = \mathbb{E}_r[r^\top (\partial v/\partial x)\, r]$, with random sign vectors
+# $r$, costs one pass per probe and is unbiased.
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # The path and its divergence integral do not depend on the start, so one path per model serves every start: the
