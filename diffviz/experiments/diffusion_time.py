@@ -1,19 +1,20 @@
-"""The diffusion-time trade-off (Franzese et al. 2023; theory.md §4): the bound, the cost, auxiliary starts.
+"""The diffusion-time trade-off (Franzese et al. 2023; docs/theory.md §5): the bound, the cost, auxiliary starts.
 
-The bound  KL(p_data || p_theta^{T,nu}) <= KL(p_T || nu) + G(s_theta, T),  G = 1/2 int_0^T g^2 E_{p_t}|s_theta - grad log p_t|^2,
+The bound  KL(p_data || p_hat) <= KL(p_T || q) + G(s_theta, T),  G = 1/2 int_0^T g^2 E_{p_t}|s_theta - grad log p_t|^2,
 pits the endpoint term (falls with T) against the score term (grows with T for a fixed model class), while the
 cost of sampling at a fixed step size grows like T. Sections, as in notebook 1:
 
 - `gaussian_bound`: data N(0, lam), constant score error eps^2, G = 1/2 eps^2 B(T); closed form, interior
-  optimum T*(lam, eps) (derived, theory.md §4). With eps = 0 the bound is the endpoint term alone: longer is better.
+  optimum T*(lam, eps) (derived, docs/theory.md §5.2). With eps = 0 the bound is the endpoint term alone: longer
+  is better.
 - `train_models`, `bound_vs_T`: score networks trained per horizon T on a non-Gaussian 2-D target with exact
   p_t (a scaled bead mixture, `make_target`); both terms estimated by `metrics.elbo_terms` (with error bars).
 - `sampling_cost`: score evaluations (NFE) counted while sampling at a fixed step size, against T.
-- `fit_init`, `init_kl`, `model_kl`, `compare_inits`: auxiliary starts nu_phi fitted by maximum likelihood on
-  free forward samples x_T = m(T) x_0 + s(T) z (moment-matched Gaussian, GMM by EM, RealNVP flow) against the
-  prior N(0, I) at a small T. `model_kl` measures KL(p_data || model) of the probability-flow ODE model by its
-  exact likelihood: -log p_model(x_0) = -log nu(x_T) - int div v dt along the ODE path x_0 -> x_T, so the path
-  integral is shared by all starts and only the endpoint term log nu(x_T) changes.
+- `fit_init`, `init_kl`, `model_kl`, `compare_inits`: auxiliary starts q_phi fitted by maximum likelihood on
+  free forward samples x_T = m(T) x_0 + s(T) z (moment-matched Gaussian, GMM by expectation-maximisation,
+  RealNVP flow) against the prior p_inf = N(0, I) at a small T. `model_kl` measures KL(p_data || model) of the
+  probability-flow ODE model by its exact likelihood: -log p_model(x_0) = -log q(x_T) - int div v dt along the
+  ODE path x_0 -> x_T, so the path integral is shared by all starts and only the endpoint term log q(x_T) changes.
 
 The 2-D toys of `diffviz.targets.toy` are normalised to unit variance, so their p_T is close to N(0, I) already
 at small T; `make_target` scales them (default x2, per-coordinate variance 4, like the Gaussian toy's lam = 4)
@@ -133,10 +134,10 @@ def train_models(target, Ts, *, steps: int = 300, hidden: int = 64, depth: int =
 
 def bound_vs_T(target, models: dict, *, inits=("prior", "gmm"), n: int = 4096, n_t: int = 64, n_fit: int = 4000,
                seed: int = 0) -> dict:
-    """Both terms of the bound for each trained model {T: score}: KL(p_T || nu) per start nu and G (elbo_terms).
+    """Both terms of the bound for each trained model {T: score}: KL(p_T || q) per start q and G (elbo_terms).
 
     Every start's KL uses the same x_T draws (one generator seed per T), so the starts are compared on equal
-    footing; G does not depend on nu. Returns lists over the sorted T: score_gap, score_gap_se, and dicts
+    footing; G does not depend on q. Returns lists over the sorted T: score_gap, score_gap_se, and dicts
     {init: list} kl, kl_se, bound, bound_se.
     """
     for name in inits:
@@ -213,9 +214,9 @@ def fit_init(name: str, target, T: float, *, n_fit: int = 4000, seed: int = 0, g
     """The start `name` in INITS fitted by maximum likelihood on n_fit free samples of p_T (x_T = m x_0 + s z).
 
     "prior": N(0, I) (nothing fitted); "gaussian": moment-matched N(mean, cov); "gmm": `gmm_components`
-    full-covariance components by EM; "flow": RealNVP with `flow_layers` couplings. All starts at the same
-    (target, T, n_fit, seed) are fitted on the same samples. Memoised in this process: a dashboard and a
-    notebook asking for the same fit share it (fits are deterministic given the seed).
+    full-covariance components by expectation-maximisation; "flow": RealNVP with `flow_layers` couplings. All
+    starts at the same (target, T, n_fit, seed) are fitted on the same samples. Memoised in this process: a
+    dashboard and a notebook asking for the same fit share it (fits are deterministic given the seed).
     """
     name = check_choice("init", name, set(INITS))
     T = check_positive("T", T)
@@ -240,10 +241,10 @@ def fit_init(name: str, target, T: float, *, n_fit: int = 4000, seed: int = 0, g
 
 
 def init_kl(target, T: float, init, *, n: int = 4000, seed: int = 1) -> tuple[float, float, bool]:
-    """KL(p_T || nu) -> (value, standard error, exact?).
+    """KL(p_T || q) -> (value, standard error, exact?).
 
-    Exact for the Gaussian target with a Gaussian nu (prior or moment-matched: `theory.kl_gaussian`, se = 0);
-    otherwise the Monte Carlo mean of log p_T(x_T) - log nu(x_T) over n fresh x_T (unbiased, se = std/sqrt(n)).
+    Exact for the Gaussian target with a Gaussian q (prior or moment-matched: `theory.kl_gaussian`, se = 0);
+    otherwise the Monte Carlo mean of log p_T(x_T) - log q(x_T) over n fresh x_T (unbiased, se = std/sqrt(n)).
     """
     from ..targets import Gaussian
 
@@ -262,7 +263,7 @@ def init_kl(target, T: float, init, *, n: int = 4000, seed: int = 1) -> tuple[fl
 
 
 class _EndpointRecorder:
-    """A 'prior' with log nu = 0 that keeps the point x_T where `nll_pf_ode` evaluates it."""
+    """A 'prior' with log q = 0 that keeps the point x_T where `nll_pf_ode` evaluates it."""
 
     x = None
 
@@ -275,7 +276,7 @@ def pf_ode_path(score, process, x0: torch.Tensor, *, n_steps: int = 50, divergen
                 n_probes: int = 1, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the probability-flow ODE from x0 (at t_min) to T: (x_T flattened (n, d), int div v dt (n,)), float64.
 
-    Then -log p_model(x0) = -log nu(x_T) - integral for any start nu (`metrics.nll_pf_ode` with nu fixed).
+    Then -log p_model(x0) = -log q(x_T) - integral for any start q (`metrics.nll_pf_ode` with q fixed).
     """
     rec = _EndpointRecorder()
     neg_integral = nll_pf_ode(score, process, x0, n_steps=n_steps, divergence=divergence, n_probes=n_probes,
@@ -284,16 +285,16 @@ def pf_ode_path(score, process, x0: torch.Tensor, *, n_steps: int = 50, divergen
 
 
 def endpoint_log_prob(init, x_T_flat: torch.Tensor) -> torch.Tensor:
-    """log nu(x_T) for x_T flattened (n, d), reshaped to the start's event shape."""
+    """log q(x_T) for x_T flattened (n, d), reshaped to the start's event shape."""
     return init.log_prob(x_T_flat.reshape(x_T_flat.shape[0], *init.shape)).to(F64)
 
 
 def model_kl(target, T: float, score, inits: dict, *, n_eval: int = 500, n_steps: int = 50, seed: int = 2) -> dict:
-    """KL(p_data || p_model) of 'start nu, then the probability-flow ODE of `score`' for each nu in `inits`.
+    """KL(p_data || p_model) of 'start q, then the probability-flow ODE of `score`' for each q in `inits`.
 
     Exact-density estimate with error bars: mean over n_eval data points of log p_data(x0) + NLL_model(x0), NLL by
     the PF-ODE (Heun, n_steps log-SNR steps, exact divergence in d = 2); standard error std/sqrt(n_eval).
-    With the exact score and no discretization error this equals KL(p_T || nu) (KL is invariant under the
+    With the exact score and no discretization error this equals KL(p_T || q) (KL is invariant under the
     ODE's bijection): the endpoint term of the bound, carried to the data unchanged.
     Returns {name: (kl, se)}.
     """
@@ -337,9 +338,9 @@ def score_gap_constant(process, eps: float) -> float:
 def compare_inits(target, T: float, score=None, *, inits=INITS, n_samples: int = 2000, step_size: float = 0.01,
                   method: str = "em", n_eval: int = 500, nll_steps: int = 50, n_fit: int = 4000, n_kl: int = 4000,
                   seed: int = 0) -> dict:
-    """Start the reverse process at horizon T from each nu in `inits`; the same score (default: exact) and sampler.
+    """Start the reverse process at horizon T from each q in `inits`; the same score (default: exact) and sampler.
 
-    Per start: kl_pT (KL(p_T || nu) with se, `init_kl`), samples (n_samples, by `method` on a uniform grid with
+    Per start: kl_pT (KL(p_T || q) with se, `init_kl`), samples (n_samples, by `method` on a uniform grid with
     step <= step_size, so n_steps = ceil(T / step_size)), sample_kl (KL(p_data || samples) by k-nearest
     neighbours against n_samples fresh data; estimated, no error bar) and model_kl (KL(p_data || PF-ODE
     model) from the exact likelihood, with se; `model_kl`). Also data (the reference draws) and n_steps, nfe.

@@ -2,16 +2,17 @@
 
 A tiny U-Net (`models.ScoreConvNet`) is trained by denoising score matching on the 1500 training digits of
 `targets.Digits` (x = pixel / 8 - 1 in [-1, 1], d = 64) under VP with horizon T. At a short T the forward
-process stops far from N(0, I): the mean image survives as m(T) times the data mean. Starts nu for the reverse
+process stops far from N(0, I): the mean image survives as m(T) times the data mean. Starts q for the reverse
 process: the prior N(0, I), or an auxiliary model fitted by maximum likelihood on free samples
-x_T = m(T) x_0 + s(T) z of the training digits (moment-matched Gaussian with full covariance, GMM by EM).
+x_T = m(T) x_0 + s(T) z of the training digits (moment-matched Gaussian with full covariance, GMM by
+expectation-maximisation).
 
 Numbers (all on the 297 test digits, which no model saw):
-- `endpoint_xent`: the cross-entropy E_{p_T}[-log nu(x_T)] in bits/dim on test x_T. It is H(p_T) + KL(p_T || nu),
-  so differences between starts at the same T are differences of KL(p_T || nu), exactly (estimated, +- SE).
+- `endpoint_xent`: the cross-entropy E_{p_T}[-log q(x_T)] in bits/dim on test x_T. It is H(p_T) + KL(p_T || q),
+  so differences between starts at the same T are differences of KL(p_T || q), exactly (estimated, +- SE).
 - `bits_per_dim`: the model's negative log-likelihood of test digits by the probability-flow ODE (Hutchinson
   divergence), bits/dim with 8 levels per unit of x (`metrics.bits_per_dim`, scale = DIGITS_SCALE). The ODE path
-  x_0 -> x_T and its divergence integral do not depend on the start; only log nu(x_T) does, so one path per
+  x_0 -> x_T and its divergence integral do not depend on the start; only log q(x_T) does, so one path per
   model serves every start and their difference is paired (a small standard error).
 """
 from __future__ import annotations
@@ -56,8 +57,9 @@ def fit_image_init(name: str, T: float, *, n_fit: int = 3000, seed: int = 0, gmm
                    gmm_iter: int = 40):
     """The start `name` ("prior", "gaussian", "gmm") fitted on n_fit free samples x_T of the training digits.
 
-    Gaussian: full 64 x 64 covariance (ridge 1e-4 of the mean variance). GMM: full covariances, EM with a
-    covariance floor 1e-3 of the mean variance and at most `gmm_iter` iterations (64-D EM is the slow part).
+    Gaussian: full 64 x 64 covariance (ridge 1e-4 of the mean variance). GMM: full covariances,
+    expectation-maximisation with a covariance floor 1e-3 of the mean variance and at most `gmm_iter` iterations
+    (64-D expectation-maximisation is the slow part).
     """
     name = check_choice("init", name, set(INITS))
     process = make_process(T)
@@ -71,7 +73,7 @@ def fit_image_init(name: str, T: float, *, n_fit: int = 3000, seed: int = 0, gmm
 
 
 def endpoint_xent(init, T: float, *, n: int = 2000, seed: int = 1) -> tuple[float, float]:
-    """E[-log nu(x_T)] over n test x_T (test digits drawn with replacement + fresh noise), bits/dim and its SE."""
+    """E[-log q(x_T)] over n test x_T (test digits drawn with replacement + fresh noise), bits/dim and its SE."""
     x = forward_samples(digits("test"), make_process(T), check_int("n", n, 2), generator=make_generator(seed, "cpu"),
                         dtype=F64)
     bits = -init.log_prob(x).to(F64) / (D * math.log(2))
@@ -96,10 +98,10 @@ def sample_images(model, T: float, init, n: int, *, step_size: float = 0.02, met
 
 def bits_per_dim(model, T: float, inits: dict, x_test: torch.Tensor, *, n_steps: int = 30, n_probes: int = 1,
                  seed: int = 2) -> dict:
-    """bits/dim of 'start nu, then the PF-ODE of `model`' on test digits x_test (n, 1, 8, 8), for each nu in inits.
+    """bits/dim of 'start q, then the PF-ODE of `model`' on test digits x_test (n, 1, 8, 8), for each q in inits.
 
     One ODE path per model (Heun, n_steps log-SNR steps, Hutchinson divergence with n_probes Rademacher probes);
-    -log p(x_0) = -log nu(x_T) - int div v dt. Returns {name: {"bpd", "se", "diff_prior", "diff_prior_se"}}:
+    -log p(x_0) = -log q(x_T) - int div v dt. Returns {name: {"bpd", "se", "diff_prior", "diff_prior_se"}}:
     the mean over digits with its standard error, and the paired difference to the prior start (when present).
     """
     check_positive("T", T)
