@@ -21,6 +21,28 @@ def figs(fast_notebook):
 
 
 @pytest.mark.notebook
+def test_notebook_02_records_every_figure(figs):
+    """The bookkeeping moved into one hidden cell at the end: every figure of the earlier notebook is still there."""
+    names = {"n_ref", "kl_tol", "check_direct_vs_map_max_abs", "q999_true_nu3", "gauss_kl_s2_prior_N256_em",
+             "gauss_kl_s2_prior_N256_heun", "trunc_kl_cutoffs", "trunc_kl_prior_nu1.5_s80", "trunc_kl_prior_nu1.5_s2",
+             "trunc_kl_prior_nu3_s2", "trunc_kl_learned_nu1.5_s2", "q999999_nu1.5_s80_prior", "q999999_true_nu1.5",
+             "dashboard_update_cpu_ms_median", "dashboard_update_cpu_ms_max", "dashboard_binned_kl",
+             "dashboard_gauss_kl"}
+    for df in E.DFS:
+        for s in E.SIGMA_TS:
+            names.add(f"learned_df_mean_nu{df:g}_s{s:g}")
+            for kind in E.INITS:
+                names.update(f"{m}_nu{df:g}_s{s:g}_{kind}" for m in (
+                    "tail_error", "binned_kl", "q999", "sim_tail_error", "steps_needed", "limit_binned_kl",
+                    "limit_tail_error"))
+    for s in E.SIGMA_TS:
+        names.add(f"gauss_endpoint_kl_s{s:g}")
+        for init in ("prior", "exact"):
+            names.update({f"gauss_kl_s{s:g}_{init}_N{figs['n_ref']}", f"gauss_steps_needed_s{s:g}_{init}"})
+    assert len(names) == 164 and names <= set(figs), sorted(names - set(figs))
+
+
+@pytest.mark.notebook
 def test_notebook_02_figures(figs):
     n_ref = figs["n_ref"]
     # the sampler is a map of the line: the direct simulation equals the map of the start's order statistics

@@ -1,4 +1,5 @@
-"""Initialization mismatch in Variance-Exploding samplers (Fassina et al. 2026; theory.md §5).
+"""Initialization mismatch in Variance-Exploding samplers (Fassina, Cardoso, Le Corff, Romary, "Initialization-Aware
+Score-Based Diffusion Sampling", arXiv:2603.00772, 2026; docs/theory.md section 6).
 
 Setting (the seed's Figure 2): d i.i.d. Student-t(df) coordinates, VE noising x_T = x_0 + sigma_T z, and one
 reverse sampler (Heun on the probability-flow ODE, N steps uniform in t, i.e. in log sigma) run with the
@@ -293,7 +294,8 @@ class TransportMap:
 # ------------------------------------------------------------------------------------------------------------
 def fit_learned(df: float, sigma_T: float, *, n_fit: int = 1000, d: int = 100, n_iter: int = 200,
                 df_mode: str = "per-coordinate", generator=None):
-    """q_phi: independent Student-t coordinates (loc, scale, df) fitted by ECM on n_fit free samples of x_T."""
+    """q_phi: independent Student-t coordinates (loc, scale, df) fitted by ECM
+    (expectation-conditional maximisation) on n_fit free samples of x_T."""
     from ..inits import StudentTInit, forward_samples
 
     process, target = make_process(sigma_T), make_target(df, d)
