@@ -32,7 +32,7 @@
 # **Prerequisites** — DDPM seen once; notebook 00 (forward processes, the probability-flow ODE, Euler steps)
 # and notebook 03 (time grids: where a sampler spends its steps).
 #
-# **Time** — reading about 40 min; run on 2 CPU cores (`diffviz run`): FAST ≈ 18 s, full ≈ FULL_TBD.
+# **Time** — reading about 40 min; run on 2 CPU cores (`diffviz run`): FAST ≈ 19 s, full ≈ FULL_TBD.
 #
 # **Paper** — S. Aranguri, G. Biroli, M. Mézard, E. Vanden-Eijnden, "Optimizing Noise Schedules of Generative
 # Models in High Dimensions", arXiv:2501.00988, 2025. Background: M. S. Albergo, N. M. Boffi,
@@ -55,7 +55,7 @@ except ImportError:
 # %% tags=["parameters"] slideshow={"slide_type": "skip"}
 FAST = True  # quick run (CI, Binder); False for lecture quality. It picks the defaults of the None sizes below
 SEED = 0
-DEVICE = "auto"  # auto: CUDA when present, else CPU (a GPU also runs d = 10^6 in section 8)
+DEVICE = "auto"  # auto: CUDA when present, else CPU (a GPU also runs d of 10^6 in section 8)
 N_SAMPLES = None  # particles per run (None: 300 FAST, 500 full)
 D_REF = None  # dimension of the steps sweep (None: 1000 FAST, 10_000 full)
 STEPS = None  # Euler step counts of the sweep (None: [5, 10, 20, 40, 80] FAST, up to 320 full)
@@ -67,7 +67,7 @@ TOL_P = 0.05  # tolerance on |p̂ − p|
 TOL_SIGMA2 = 0.2  # tolerance on |σ̂_w² − σ_w²| / σ_w²
 P = 0.8  # weight p of the mode +μ
 SIGMA2 = 0.25  # within-mode variance σ_w²
-KAPPA = 3.0  # dilation window w = KAPPA / sqrt(d)
+KAPPA = 3.0  # dilation window: w is KAPPA / sqrt(d)
 CW_D = None  # Curie–Weiss dimension (None: 1000 FAST, 10_000 full)
 CW_BETA = 2.0  # Curie–Weiss inverse temperature β_CW
 CW_H = 0.7  # Curie–Weiss field h (energy h S / d)
@@ -189,20 +189,20 @@ sweep = pt.features_vs_steps(D_REF, N_SAMPLES, STEPS, P, SIGMA2, KAPPA, seed=SEE
 dash_pt.features_vs_steps_figure(sweep)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# At `REF_STEPS` = 20 steps: the uniform VP schedule puts too many samples in the heavier mode ($\hat p > p$);
+# At `REF_STEPS` Euler steps (20 by default): the uniform VP schedule puts too many samples in the heavier mode ($\hat p > p$);
 # the uniform VE schedule shrinks each mode to almost a point ($\hat\sigma_w^2 \ll \sigma_w^2$); the dilated
 # schedules keep both. What is left for them is the ordinary $O(1/N)$ Euler bias, the same at every $d$.
 
 # %% slideshow={"slide_type": "-"}
 ref_runs, ref_rows = {}, {"target": {"p̂ ± SE": f"{P:.3f}", "p̂, Euler exact": f"{P:.3f}",
-                                     "σ̂_w² ± SE": f"{SIGMA2:.3f}", "σ̂_w², Euler exact": f"{SIGMA2:.3f}"}}
+                                     "σ̂_w² ± SE": f"{SIGMA2:.4f}", "σ̂_w², Euler exact": f"{SIGMA2:.4f}"}}
 for kind, dilation in pt.SCHEDULES:
     r = pt.run_gm(D_REF, N_SAMPLES, REF_STEPS, kind, dilation, P, SIGMA2, KAPPA, seed=SEED, device=device)
     ex = pt.euler_features_exact(D_REF, REF_STEPS, kind, dilation, P, SIGMA2, KAPPA)
     ref_runs[f"{kind}_{dilation}"] = r
     ref_rows[pt.schedule_label(kind, dilation)] = {
         "p̂ ± SE": pm(r["p_hat"], r["p_se"]), "p̂, Euler exact": f"{ex['p_hat']:.3f}",
-        "σ̂_w² ± SE": pm(r["sigma2_hat"], r["sigma2_se"]), "σ̂_w², Euler exact": f"{ex['sigma2_hat']:.3f}"}
+        "σ̂_w² ± SE": pm(r["sigma2_hat"], r["sigma2_se"], 4), "σ̂_w², Euler exact": f"{ex['sigma2_hat']:.4f}"}
 pd.DataFrame.from_dict(ref_rows, orient="index")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -282,7 +282,7 @@ for key, r in cw["runs"].items():
     s = r["sampler"]
     cw_rows[f"{pt.schedule_label(kind, dilation)}, {n_steps} steps"] = {
         "P(M>0) ± SE": pm(s["p_pos"], s["p_pos_se"], 4), "E|M| ± SE": pm(s["abs_m"], s["abs_m_se"], 4),
-        "sd|M|": f"{s['abs_m_sd']:.4f}", "mean ||X_i| − 1|": f"{r['spin_dev']:.2g}"}
+        "sd|M|": f"{s['abs_m_sd']:.4f}", "mean ||X_i| − 1|": f"{r['spin_dev']:.2g}"}  # 0: every spin at ±1
 pd.DataFrame.from_dict(cw_rows, orient="index")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -315,9 +315,9 @@ else:
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9. Dashboard
-# Pick a schedule, the number of Euler steps and $d$. Left: the histogram of the mode coordinate
-# $\mu\cdot X/d$ against the exact target (bars against the black line). Middle: the within-mode coordinates
-# against $N(0, \sigma_w^2)$. Right: the feature errors (dotted: exact Euler expectation over step counts;
+# Pick a schedule, the number of Euler steps and $d$. Three panels: the histogram of the mode coordinate
+# $\mu\cdot X/d$ against the exact target (bars against the black line); the within-mode coordinates
+# against $N(0, \sigma_w^2)$; the feature errors (dotted: exact Euler expectation over step counts;
 # markers: this simulation ± 2 SE). The status line gives $\hat p$ and $\hat\sigma_w^2$ beside the targets
 # $p$ and $\sigma_w^2$. With 300 particles, $d = 10^3$ updates in tens of ms on one CPU thread, $d = 10^4$ in
 # about half a second.
