@@ -108,8 +108,8 @@ print(f"device {device}; d = {D_REF}, n = {N_SAMPLES} particles, Euler steps {ST
 # A **stochastic interpolant** mixes a noise draw $z \sim N(0, I_d)$ and a data point $x_1$ along a path
 # $I_\tau = a(\tau)\,z + b(\tau)\,x_1$, $\tau \in [0, 1]$, with pure noise at $\tau = 0$ and data at $\tau = 1$
 # [theory §8.1](../docs/theory.md#s8-1). We use $a(\tau) = c\,(1 - \tau)$ and $b(\tau) = \tau$.
-# This is the forward marginal $x_t = m(t)\,x_0 + s(t)\,z$ of notebooks 00–03 read the other way round: the
-# interpolant's parameter runs from noise to data, the diffusion time $t$ from data to noise.
+# This is the forward marginal $x_t = m(t)\,x_0 + s(t)\,z$ of notebooks 00–03 read the other way round (data
+# $x_0$ there, $x_1$ here): $\tau$ runs from noise to data, the diffusion time $t$ from data to noise.
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # The sampler runs on a **clock** $u \in [0, 1]$: noise at $u = 0$, data at $u = 1$ — the **opposite** of the
