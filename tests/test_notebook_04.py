@@ -20,6 +20,9 @@ def figs(fast_notebook):
 def _at(figs, name, n_steps):
     return figs[name][figs["pt_sweep_steps"].index(n_steps)]
 
+
+def test_fast_defaults_recorded(figs):
+    """FAST picks the defaults of the None sizes (run_defaults): d = 1000, steps up to 80."""
     assert figs["pt_sweep_d"] == 1000 and figs["pt_sweep_steps"][-1] == 80
 
 

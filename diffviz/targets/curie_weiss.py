@@ -1,4 +1,6 @@
-"""The Curie-Weiss model mu(x) ∝ exp((beta/(2d)) S^2 + (h/d) S), x in {-1, +1}^d, S = sum_i x_i (theory.md §7).
+"""The Curie-Weiss model mu(x) ∝ exp((beta/(2d)) S^2 + (h/d) S), x in {-1, +1}^d, S = sum_i x_i.
+
+Derivations: docs/theory.md §8.6. `beta` is the inverse temperature (beta_CW in the notebooks and docs/notation.md), `h` the field (energy h S/d).
 
 The law of S is exact and cheap: P(S = 2k - d) ∝ C(d, k) exp(beta S^2/(2d) + h S/d) (k spins up),
 computed in log space with lgamma. Exact sampler: draw S from it, then put the k = (d + S)/2 up-spins
@@ -6,7 +8,8 @@ at uniformly random positions. Features: the magnetization M = S/d, P(M > 0) and
 
 There is no closed-form score for the noised law. Aranguri et al. (their released `cw_*` notebooks) treat
 the data as a two-component product-Bernoulli mixture: a sign s = +-1 with P(s = +1) = p_plus, then
-independent spins with mean s m, m the mean-field magnetization. `posterior_interpolant` and
+independent spins with mean s m, m the mean-field magnetization (m_CW: the largest root of
+m = tanh(beta m + h/d), `mean_field_m`). `posterior_interpolant` and
 `approx_score` implement that approximation (it is the authors' model, not the exact CW posterior).
 """
 from __future__ import annotations
