@@ -27,7 +27,7 @@
 # **Prerequisites** DDPM once; notebook 00 (forward processes, samplers) and notebook 01 (the start of the
 # reverse process and the endpoint KL).
 #
-# **Time** reading ≈ 25 min; run on 2 CPU cores (`diffviz run`): FAST ≈ 40 s, full ≈ FULL_TBD.
+# **Time** reading ≈ 25 min; run on 2 CPU cores (`diffviz run`): FAST ≈ 40 s, full ≈ 1.7 min.
 #
 # **Paper** T. Fassina, G. Cardoso, S. Le Corff, T. Romary, *Initialization-Aware Score-Based Diffusion Sampling*,
 # arXiv:2603.00772, 2026. Background: Y. Song, J. Sohl-Dickstein, D. P. Kingma, A. Kumar, S. Ermon, B. Poole,

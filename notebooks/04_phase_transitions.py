@@ -32,7 +32,7 @@
 # **Prerequisites** — DDPM seen once; notebook 00 (forward processes, the probability-flow ODE, Euler steps)
 # and notebook 03 (time grids: where a sampler spends its steps).
 #
-# **Time** — reading about 40 min; run on 2 CPU cores (`diffviz run`): FAST ≈ 19 s, full ≈ FULL_TBD.
+# **Time** — reading about 40 min; run on 2 CPU cores (`diffviz run`): FAST ≈ 19 s, full ≈ 10.5 min.
 #
 # **Paper** — S. Aranguri, G. Biroli, M. Mézard, E. Vanden-Eijnden, "Optimizing Noise Schedules of Generative
 # Models in High Dimensions", arXiv:2501.00988, 2025. Background: M. S. Albergo, N. M. Boffi,

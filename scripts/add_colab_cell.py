@@ -26,7 +26,7 @@ TAG = "colab-install"
 # There is no public remote yet: OWNER is a placeholder, replace it with --repo once the repository exists.
 DEFAULT_REPO = "OWNER/diffviz"
 
-CELL = '''# %% tags=["{tag}"]
+CELL = '''# %% tags=["{tag}"] slideshow={{"slide_type": "skip"}}
 # On Google Colab (or any Jupyter without diffviz): install diffviz. Does nothing where diffviz is installed.
 try:
     import diffviz  # noqa: F401
@@ -62,7 +62,7 @@ def with_colab_cell(text: str, repo: str = DEFAULT_REPO) -> str:
     new = cell_text(repo).splitlines(keepends=True)
     ends = starts[1:] + [len(lines)]
     for start, end in zip(starts, ends):  # refresh an existing cell in place
-        if f'tags=["{TAG}"]' in lines[start]:
+        if f'tags=["{TAG}"]' in lines[start]:  # with or without the slide metadata after it
             return "".join(lines[:start] + new + lines[end:])
     first = starts[0]
     if "[markdown]" in lines[first] and len(starts) > 1:
