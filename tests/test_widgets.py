@@ -1,4 +1,7 @@
-"""Dashboard base: driving from code, bad values, and what a batched figure update sends to the browser."""
+"""Dashboard base: driving from code, bad values, what a batched figure update sends to the browser, the read-out
+table, the static snapshot of the display bundle, and the axes of the figure helpers."""
+import re
+
 import pytest
 
 pytest.importorskip("ipywidgets")
@@ -81,3 +84,68 @@ def test_driving_from_code_and_bad_values():
         dash.set(label="three")
     dash.set(a=1.95)  # compute raises: shown as a message, nothing plotted
     assert dash.message.startswith("⚠ ValueError") and dash.numbers == {}
+
+
+# --- static snapshot ------------------------------------------------------------------------------------------
+def _newplot_args(html: str) -> list:
+    """(div id, data, layout) of every Plotly.newPlot call in an HTML fragment."""
+    import json
+
+    dec, out, i = json.JSONDecoder(), [], 0
+    while (i := html.find("Plotly.newPlot(", i)) >= 0:
+        j = html.index('"', i)
+        div, j = dec.raw_decode(html, j)
+        data, j = dec.raw_decode(html, html.index("[", j))
+        layout, j = dec.raw_decode(html, html.index("{", j))
+        out.append((div, data, layout))
+        i = j
+    return out
+
+
+def test_display_bundle_has_the_widget_view_and_a_static_snapshot(monkeypatch):
+    import json
+
+    import plotly.io as pio
+
+    from diffviz import plotting
+    from diffviz.widgets import LIVE_NOTE
+
+    dash = Toy()
+    dash.set(a=0.5, label="two")
+    monkeypatch.setattr(plotting, "_plotlyjs_sent", False)
+    bundle = dash._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == dash.widget().model_id
+    snap = bundle["text/html"]
+    assert LIVE_NOTE in snap and 'class="diffviz-readout"' in snap and 'data-key="a2"' in snap
+    assert "a = 0.5" in snap and "label = two" in snap  # the settings, dropdowns by their label
+    # plotly.js inline (offline) in the first plotly output of the kernel only
+    assert "plotly.js v" in snap and \
+        not re.search(r"<script[^>]*\ssrc=", snap)
+    again = dash.static_html()
+    assert "plotly.js v" not in again and "Plotly.newPlot" in again
+    # the figures' current data, as plotly serializes them
+    calls = _newplot_args(again)
+    assert len(calls) == len(dash.figures)
+    expected = json.loads(pio.to_json(dash.figures["fig"], validate=False))
+
+    def no_uid(traces):
+        return [{k: v for k, v in t.items() if k != "uid"} for t in traces]
+
+    assert no_uid(calls[0][1]) == no_uid(expected["data"]) and calls[0][1][1]["name"] == "two"
+
+
+def test_figures_get_an_offline_html_view_for_static_renderers(monkeypatch):
+    import plotly.io as pio
+
+    from diffviz import plotting
+
+    monkeypatch.setattr(plotting, "_plotlyjs_sent", False)
+    monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
+    plotting.use_offline_html(True)
+    fig = plotting.base_figure("t", "x", "y")
+    fig.add_trace(plotting.line([1, 2], [3, 4], name="l"))
+    first, second = fig._repr_mimebundle_(), fig._repr_mimebundle_()
+    assert "application/vnd.plotly.v1+json" in first and "plotly.js v" in first["text/html"]
+    assert "plotly.js v" not in second["text/html"] and "Plotly.newPlot" in second["text/html"]
+    monkeypatch.setenv("DIFFVIZ_STATIC_PLOTLYJS", "always")
+    assert plotting.take_plotlyjs() is True and plotting.take_plotlyjs() is True
