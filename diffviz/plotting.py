@@ -19,6 +19,29 @@ from plotly.io._base_renderers import MimetypeRenderer
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
+# Sampler code names as the notation page spells them ("EM" is never written alone).
+SAMPLER_NAMES = {"em": "Euler–Maruyama", "ode-euler": "PF-ODE Euler", "heun": "Heun", "ddim": "DDIM",
+                 "pc": "predictor–corrector"}
+
+# --- axes: exponent tick labels, never SI prefixes -----------------------------------------------------------
+# plotly's default exponentformat "B" labels small ticks with SI prefixes ("100μ", "1n"), which read as units.
+# The template "diffviz_axes" writes powers of ten (10⁻⁴) on every axis (subplots included); it is added to
+# plotly's default template when this module is imported, and TEMPLATE is the look of the diffviz figures.
+AXIS_FORMAT = dict(exponentformat="power", showexponent="all")
+pio.templates["diffviz_axes"] = go.layout.Template(layout=dict(xaxis=AXIS_FORMAT, yaxis=AXIS_FORMAT))
+TEMPLATE = "plotly_white+diffviz_axes"
+if "diffviz_axes" not in str(pio.templates.default):
+    pio.templates.default = f"{pio.templates.default}+diffviz_axes" if pio.templates.default else "diffviz_axes"
+
+
+def log_axes(fig, *, x: bool = False, y: bool = False, **selector):
+    """Make the x and/or y axes logarithmic with exponent tick labels (`selector`: row=, col= of a subplot)."""
+    if x:
+        fig.update_xaxes(type="log", **AXIS_FORMAT, **selector)
+    if y:
+        fig.update_yaxes(type="log", **AXIS_FORMAT, **selector)
+    return fig
+
 # --- offline HTML for static renderers -----------------------------------------------------------------------
 _plotlyjs_sent = False
 
@@ -87,13 +110,13 @@ def _np(x):
 
 def base_figure(title: str = "", xaxis: str = "", yaxis: str = "", *, height: int = 360, width: int = 460,
                 log_x: bool = False, log_y: bool = False) -> go.Figure:
-    """An empty figure with the diffviz look."""
+    """An empty figure with the diffviz look; log axes carry exponent tick labels (10⁻⁴, not "100μ")."""
     fig = go.Figure()
-    fig.update_layout(title=title, height=height, width=width, template="plotly_white",
+    fig.update_layout(title=title, height=height, width=width, template=TEMPLATE,
                       margin=dict(l=55, r=15, t=45, b=45), legend=dict(orientation="h", y=-0.22))
-    fig.update_xaxes(title=xaxis, type="log" if log_x else None)
-    fig.update_yaxes(title=yaxis, type="log" if log_y else None)
-    return fig
+    fig.update_xaxes(title=xaxis, **AXIS_FORMAT)
+    fig.update_yaxes(title=yaxis, **AXIS_FORMAT)
+    return log_axes(fig, x=log_x, y=log_y)
 
 
 def scatter2d(x, *, name: str = "samples", color: str | None = None, size: float = 3, opacity: float = 0.5):
@@ -139,7 +162,7 @@ def image_grid(images, *, nrow: int = 8, title: str = "", pad: int = 1) -> go.Fi
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = imgs[k, 0]
     fig = go.Figure(go.Heatmap(z=canvas[::-1], colorscale="gray", zmin=-1, zmax=1, showscale=False))
     fig.update_layout(title=title, height=40 + 28 * nr * (h + pad) // 8, width=60 + 28 * ncol * (w + pad) // 8,
-                      template="plotly_white", margin=dict(l=10, r=10, t=40, b=10))
+                      template=TEMPLATE, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
     return fig
