@@ -47,7 +47,7 @@ def test_diffusion_time_readout():
     assert " ± " in kl and "(Monte Carlo)" in kl, kl
     assert any(r.startswith("G(sθ, T)") for r in rows) and any(r.startswith("KL + G") and " ± " in r for r in rows)
     title = dash.figures["samples"].layout.title.text
-    assert "Euler–Maruyama steps from GMM" in title and "em steps" not in title and "(EM)" not in title
+    assert "<br>30 Euler–Maruyama steps from GMM" in title and "em steps" not in title and "(EM)" not in title
     assert dash.controls["init"].description == "start q"
 
 

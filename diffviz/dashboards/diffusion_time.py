@@ -195,6 +195,7 @@ class DiffusionTimeDashboard(Dashboard):
         samples.add_trace(plotting.scatter2d(ref, name="data", color="#999999", size=2, opacity=0.35))
         samples.add_trace(plotting.scatter2d(ref[:0], name="samples", color=plotting.PALETTE[0], size=3,
                                              opacity=0.6))
+        samples.update_layout(title_font_size=14, margin_t=60)  # a two-line title: target and T, then the run
         samples.update_xaxes(range=[-5.2, 5.2])
         samples.update_yaxes(range=[-5.2, 5.2], scaleanchor="x")
         bound = plotting.base_figure("Bound against T (current T marked)", "diffusion time T", "nats",
@@ -231,7 +232,7 @@ class DiffusionTimeDashboard(Dashboard):
                 "x": x.numpy(), "ref": self._ref_np[tname], "kl": kl,
                 "kl_se": self.kl_se[tname, iname], "kl_prior": self.kl[tname, "prior"] if "prior" in self.init_names
                 else None, "G_grid": G_grid, "G_fine": G_fine, "i": i, "iname": iname,
-                "title": f"{TARGET_LABELS.get(tname, tname)}, T = {T:g}: {n_steps} "
+                "title": f"{TARGET_LABELS.get(tname, tname)}, T = {T:g}:<br>{n_steps} "
                          f"{plotting.SAMPLER_NAMES.get(method, method)} steps from {START_LABELS[iname]}"}
 
     def render(self, res: dict) -> None:
