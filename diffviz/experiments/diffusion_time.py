@@ -43,8 +43,8 @@ EPS2 = 0.01  # constant squared score error of the Gaussian toy
 BETA_MIN, BETA_MAX = 0.1, 20.0
 T_MIN = 1e-3
 INITS = ("prior", "gaussian", "gmm", "flow")
-INIT_LABELS = {"prior": "prior N(0, I)", "gaussian": "moment-matched Gaussian", "gmm": "GMM (EM)",
-               "flow": "RealNVP flow"}
+INIT_LABELS = {"prior": "prior p_∞ = N(0, I)", "gaussian": "moment-matched Gaussian",
+               "gmm": "GMM (expectation–maximisation)", "flow": "RealNVP flow"}
 TARGETS = ("moons", "8gaussians", "rings", "checkerboard", "swissroll", "gaussian")
 
 

@@ -32,7 +32,7 @@ from .diffusion_time import CountingScore, endpoint_log_prob, make_process, pf_o
 F64 = torch.float64
 D = 64  # pixels per digit
 INITS = ("prior", "gaussian", "gmm")
-INIT_LABELS = {"prior": "prior N(0, I)", "gaussian": "Gaussian fitted to x_T", "gmm": "GMM fitted to x_T"}
+INIT_LABELS = {"prior": "prior p_∞ = N(0, I)", "gaussian": "Gaussian fitted to x_T", "gmm": "GMM fitted to x_T"}
 
 
 def digits(split: str = "train"):
