@@ -29,7 +29,7 @@
 # **Prerequisites** — DDPM seen once; notebook 00 (the VP process, $m(t)$, $s(t)$, the score, the samplers).
 #
 # **Time** — reading about 30 minutes; run with `diffviz run` on 2 CPU cores: FAST ≈ 27 s (model cache warm;
-# about 29 s cold), full ≈ FULL_TBD.
+# about 29 s cold), full ≈ 5.6 min.
 #
 # **Paper** — G. Franzese, S. Rossi, L. Yang, A. Finamore, D. Rossi, M. Filippone, P. Michiardi, "How Much Is
 # Enough? A Study on Diffusion Times in Score-Based Generative Models", *Entropy* 25(4):633, 2023;
