@@ -153,7 +153,7 @@ pd.DataFrame({"exact λ̂": [r["var_exact"] for r in sims.values()],
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # **Exercise 03.q1 · Does PF-ODE Euler under-disperse too?** (predict, then check). DDIM always under-disperses.
 # Predict, before the table below: do 5 PF-ODE Euler steps on the uniform grid, started from the exact $p_T$,
-# **over**- or **under**-disperse Gaussian data $N(0, 0.01)$? Set `prediction = "over"` or `"under"`.
+# **over**- or **under**-disperse Gaussian data $N(0, 0.01)$? Set `prediction` to "over" or "under".
 # `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
 
 # %% tags=["solution"] slideshow={"slide_type": "-"}
@@ -217,8 +217,8 @@ dash
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # **Exercise 03.q2 · How many DDIM steps on the uniform grid?** (dashboard task). On the dashboard of §6 set λ = 1
-# and the **uniform** grid, and move N to the smallest step count whose exact KL is below 0.01. Pass the dashboard
-# itself (`answer = dash`); within one step counts.
+# and the **uniform** grid, and move N to the smallest step count whose exact KL is below 0.01. Set `answer` to
+# the dashboard itself; within one step counts.
 # `ex.q2.hint()` gives a hint (`ex.q2.hint(2)` the next), `ex.q2.solution()` the solution.
 
 # %% tags=["solution"] slideshow={"slide_type": "-"}

@@ -308,3 +308,87 @@ def test_a_checker_that_crashes_still_answers():
 
     v = _ex(broken).check(1.0)
     assert not v.passed and "\n" not in repr(v) and "RuntimeError" in v.message
+
+
+# --- make student ---------------------------------------------------------------------------------
+def _make_student():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_student", ROOT / "scripts" / "make_student.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def student():
+    mod = _make_student()
+    return mod, mod.outputs(ROOT)
+
+
+def test_student_generation_is_deterministic(student):
+    mod, files = student
+    assert mod.outputs(ROOT) == files
+
+
+def test_committed_student_notebooks_equal_a_fresh_make_student(student):
+    _, files = student
+    for path, text in files.items():
+        assert path.exists(), f"{path.relative_to(ROOT)} is missing: run `make student`"
+        assert path.read_text(encoding="utf-8") == text, f"{path.relative_to(ROOT)} is stale: run `make student`"
+    sources = {p.stem for p in S.notebook_sources(ROOT / "notebooks")}
+    assert {p.stem for p in (ROOT / "notebooks" / "student").glob("*.ipynb")} == sources
+
+
+def _student_cells(files):
+    for path, text in files.items():
+        if path.suffix == ".ipynb":
+            yield path, json.loads(text)
+
+
+def test_student_notebooks_hide_every_solution_and_keep_the_checks(student):
+    mod, files = student
+    regions = S.all_regions(ROOT / "notebooks")
+    for path, nb in _student_cells(files):
+        text = "\n".join("".join(c["source"]) for c in nb["cells"])
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+        for c in nb["cells"]:
+            assert "remove-cell" not in c["metadata"].get("tags", []), f"{path.name}: a remove-cell cell is left"
+            if c["cell_type"] == "code":
+                assert c["outputs"] == [] and c["execution_count"] is None
+        stubs = {}
+        for c in nb["cells"]:
+            src = "".join(c["source"])
+            if "solution" in c["metadata"].get("tags", []):
+                ex_id = S.cell_exercise_id(src)
+                stubs[ex_id] = src
+                assert "# your code here" in src and f"ex.{ex_id.split('.')[1]}.check(" in src
+        assert sorted(stubs) == sorted(k for k in regions if k[:2] == path.stem[:2])
+        for ex_id, src in stubs.items():
+            stub_lines = {line.strip() for line in src.splitlines()}
+            for line in regions[ex_id].splitlines():
+                if line.strip() and line.strip() not in stub_lines:
+                    assert line.strip() not in text, f"{path.name}: the student notebook shows {line.strip()!r} of {ex_id}"
+
+
+@pytest.mark.parametrize("ex_id", IDS)
+def test_a_student_exercise_cell_answers_not_attempted(student, ex_id):
+    """The stubbed cell, run in the names its notebook provides, checks to "not attempted" without raising."""
+    _, files = student
+    e = next(x for x in EXERCISES if x.id == ex_id)
+    cell = next(src for path, nb in _student_cells(files) for c in nb["cells"]
+                for src in ["".join(c["source"])] if S.cell_exercise_id(src) == ex_id)
+    body, _, last = cell.rstrip().rpartition("\n")
+    ns = {**W.default_context(), **(e.context() if e.context else {}), "ex": W.exercises(e.notebook)}
+    exec(body, ns)  # noqa: S102
+    v = eval(last, ns)  # noqa: S307
+    assert isinstance(v, W.Verdict) and not v.attempted and not v.passed, v.line()
+
+
+def test_stub_keeps_the_shape_of_the_answer():
+    mod = _make_student()
+    assert mod.stub(["answer = 1 + 2"], "answer") == ["# your code here", "answer = ..."]
+    assert mod.stub(["a = 1", "x_T, _ = f(a)"], "x_T") == ["# your code here", "x_T = ..."]
+    assert mod.stub(["def g(x):", "    return x", "", "def f(x, t=0.5):", "    return g(x)"], "f") == \
+        ["def f(x, t=0.5):", "    # your code here", "    ..."]
+    assert mod.stub(["y = 2"], None) == ["# your code here", "y = ..."]

@@ -26,7 +26,7 @@ exercise(
     statement=f"""
     DDIM always under-disperses. Predict, before the table below: do {N_EULER} PF-ODE Euler steps on the uniform
     grid, started from the exact $p_T$, **over**- or **under**-disperse Gaussian data $N(0, {SMALL_LAM:g})$?
-    Set `prediction = "over"` or `"under"`.
+    Set `prediction` to "over" or "under".
     """,
     hints=("Euler reads the contraction rate of the ODE at the noisy end of each step.",
            "For small λ the variance of $p_t$ falls to λ only in the last stretch near the data."),
@@ -58,7 +58,7 @@ exercise(
     id="03.q2", kind="dashboard", title="How many DDIM steps on the uniform grid?",
     statement=f"""
     On the dashboard of §6 set λ = {DASH_LAM:g} and the **uniform** grid, and move N to the smallest step count
-    whose exact KL is below {DASH_KL:g}. Pass the dashboard itself (`answer = dash`); within one step counts.
+    whose exact KL is below {DASH_KL:g}. Set `answer` to the dashboard itself; within one step counts.
     """,
     hints=("Read the row KL(N(0, λ) ‖ p̂) of the read-out while you move N.",
            "`dash.set(lam=1.0, schedule='uniform', n_steps=...)` moves it from code; "
