@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8888
 
-.PHONY: setup lab notebooks test bench screenshots clean
+.PHONY: setup lab notebooks student test bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
@@ -18,6 +18,10 @@ lab: setup
 ## Headless: execute every notebook (FAST=True) and write results/ (executed notebooks + figures JSON).
 notebooks: setup
 	$(VENV)/bin/diffviz run --all --out results
+
+## Workshop: notebooks/student/NN_topic.ipynb (solution regions stubbed, outputs cleared) and the solutions' package data.
+student: setup
+	$(PY) scripts/make_student.py
 
 ## The whole test suite (what .ci/run calls).
 test: setup

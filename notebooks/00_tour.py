@@ -58,6 +58,8 @@ STEP_COUNTS = None  # step counts N of the exact comparison in §5 (None: 5 ... 
 FIGURES_PATH = None  # where the key figures are written (set by `diffviz run`)
 
 # %% slideshow={"slide_type": "skip"}
+import math
+
 import pandas as pd
 import torch
 
@@ -67,6 +69,7 @@ from diffviz.metrics import relative_score_error
 from diffviz.record import set_path
 from diffviz.targets import Gaussian, toy
 from diffviz.train import train_score
+from diffviz.workshop import exercises
 
 default = diffviz.run_defaults(FAST)
 N_SAMPLES = default(N_SAMPLES, fast=1000, full=2000)
@@ -79,6 +82,7 @@ set_path(FIGURES_PATH)
 gen = diffviz.make_generator(SEED, device)
 SAMPLERS = {"em": "Euler–Maruyama", "ode-euler": "PF-ODE Euler", "heun": "Heun", "ddim": "DDIM",
             "pc": "predictor–corrector"}  # code name -> name in the text
+ex = exercises("00")  # the workshop track: ex.q1.check(answer), ex.q1.hint(), ex.q1.solution()
 print(f"diffviz {diffviz.__version__} on {device}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -106,6 +110,21 @@ for name, p, dash in [("VP", vp, None), ("VE", ve, "dot")]:
     fig.add_trace(plotting.line(ts, p.mean_scale(ts), name=f"{name}: m(t)", dash=dash))
     fig.add_trace(plotting.line(ts, p.std(ts), name=f"{name}: s(t)", dash=dash))
 fig
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 00.q1 · The VP marginal m(t), s(t)** (write the code). Write `vp_marginal(t)` returning the pair
+# $(m(t), s(t))$ of the VP process (β_min = 0.1, β_max = 20) for a float $t$: $x_t = m(t)\,x_0 + s(t)\,z$. Use the
+# formulas of §1, not `vp.mean_scale`.
+# `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 00.q1
+### BEGIN SOLUTION
+def vp_marginal(t):
+    B = vp.beta_min * t + 0.5 * (vp.beta_max - vp.beta_min) * t ** 2
+    return math.exp(-B / 2), math.sqrt(1 - math.exp(-B))
+### END SOLUTION
+ex.q1.check(vp_marginal)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Targets with exact scores

@@ -71,12 +71,15 @@ DASH_N_FIT = None  # free samples of p_T per dashboard fit (None: 2000 FAST, 400
 FIGURES_PATH = None  # file for the key figures the tests check (set by the notebook runner)
 
 # %% slideshow={"slide_type": "skip"}
+import math
+
 import numpy as np
 import pandas as pd
 
 import diffviz
 from diffviz.dashboards import diffusion_time as D
 from diffviz.experiments import diffusion_time as E
+from diffviz.workshop import exercises
 
 default = diffviz.run_defaults(FAST)
 T_TRAIN = default(T_TRAIN, fast=[0.3, 0.6, 1.0], full=[0.2, 0.3, 0.4, 0.6, 0.8, 1.0])
@@ -105,6 +108,7 @@ def pm(value, se, digits=4):
     return f"{value:.{digits}f} ± {se:.{digits}f}"
 
 
+ex = exercises("01")  # the workshop track: ex.q1.check(answer), ex.q1.hint(), ex.q1.solution()
 print(f"device {device}; target {TARGET} ×{SCALE:g}; horizons {horizons}; {TRAIN_STEPS} training steps")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -159,6 +163,21 @@ D.gaussian_bound_figure(gb)
 
 # %% slideshow={"slide_type": "-"}
 D.optimal_T_figure(E.optimal_T_vs_eps(LAM), LAM)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 01.q1 · The endpoint KL of the Gaussian toy** (closed form). Data $N(0, \lambda)$ with $\lambda = 4$,
+# VP process stopped at $T = 0.3$. Compute the endpoint term $\mathrm{KL}(p_T \,\|\, p_\infty)$ as a float
+# `kl_endpoint`, from the closed form $\tfrac12[ua - \ln(1 + ua)]$ with $u = m(T)^2$ and $a = \lambda - 1$.
+# `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 01.q1
+### BEGIN SOLUTION
+B_toy = 0.1 * 0.3 + 0.5 * (20.0 - 0.1) * 0.3 ** 2  # B(T) at T = 0.3
+u_toy, a_toy = math.exp(-B_toy), 4.0 - 1  # u = m(T)², a = λ - 1
+kl_endpoint = 0.5 * (u_toy * a_toy - math.log(1 + u_toy * a_toy))
+### END SOLUTION
+ex.q1.check(kl_endpoint)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Trained scores on a non-Gaussian target

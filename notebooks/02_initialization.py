@@ -67,12 +67,14 @@ import time
 
 import numpy as np
 import pandas as pd
+import torch
 
 import diffviz
 from diffviz import theory
 from diffviz.dashboards import initialization as V
 from diffviz.experiments import initialization as E
 from diffviz.record import record, set_path
+from diffviz.workshop import exercises
 
 default = diffviz.run_defaults(FAST)
 N_SAMPLES = default(N_SAMPLES, fast=2000, full=20_000)
@@ -84,6 +86,7 @@ diffviz.interactive_threads(1)
 device = diffviz.resolve_device(DEVICE)  # reported only: the 1-D quadratures below run on the CPU
 set_path(FIGURES_PATH)
 SIGMA_TS, DFS = list(E.SIGMA_TS), list(E.DFS)
+ex = exercises("02")  # the workshop track: ex.q1.check(answer), ex.q1.hint(), ex.q1.solution()
 print(f"d = {DIM}, n = {N_SAMPLES} samples per start, learned fits on {N_FIT} samples, steps {STEPS}; "
       f"device {device}")
 
@@ -118,6 +121,22 @@ pd.DataFrame([{"σ_T": s, "r = λ/σ_T²": f"{E.GAUSS_LAM / s**2:.2e}",
                "KL(p_T ‖ p_∞), nats (exact)": f"{DIM * theory.endpoint_kl_ve([E.GAUSS_LAM], s):.3g}",
                "log-range ln(σ_T/σ_min)": f"{np.log(s / E.make_process(s).sigma_min):.2f}"}
               for s in SIGMA_TS]).set_index("σ_T")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 02.q1 · Simulate x_T of the VE process** (simulate). Data $x_0 \sim N(0, 1)$ (one coordinate). Draw
+# `x_T`, 20 000 samples of the VE marginal at $t = T$, $x_T = x_0 + \sigma_T z$, as a 1-D tensor. The check
+# compares their variance with the exact $1 + \sigma_T^2$, within 5 standard errors computed from your sample
+# size.
+# `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 02.q1
+### BEGIN SOLUTION
+ve_q1 = diffviz.VE()
+x0_q1 = torch.randn(20_000, generator=torch.Generator().manual_seed(SEED), dtype=torch.float64)
+x_T, _ = ve_q1.marginal(x0_q1, ve_q1.T, generator=torch.Generator().manual_seed(SEED + 1))
+### END SOLUTION
+ex.q1.check(x_T)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Heavy-tailed data and an exact sampler

@@ -66,6 +66,7 @@ from diffviz import plotting, theory
 from diffviz.dashboards.schedules import SchedulesDashboard
 from diffviz.experiments import schedules as E
 from diffviz.record import set_path
+from diffviz.workshop import exercises
 
 default = diffviz.run_defaults(FAST)
 STEPS = default(STEPS, fast=[2, 4, 8, 16, 32, 64, 128],
@@ -76,6 +77,7 @@ device = diffviz.resolve_device(DEVICE)
 set_path(FIGURES_PATH)
 gen = diffviz.make_generator(SEED, device)
 process = E.sun_process()
+ex = exercises("03")  # the workshop track: ex.q1.check(answer), ex.q1.hint(), ex.q1.solution()
 print(f"VP process, grid from t = {process.T} to {process.t_min}; sigma from "
       f"{float(process.sigma(process.T)):.1f} down to {float(process.sigma(process.t_min)):.1e}")
 
@@ -148,6 +150,19 @@ pd.DataFrame({"exact λ̂": [r["var_exact"] for r in sims.values()],
 # output variance can *exceed* $\lambda$. Below, $\hat\lambda/\lambda$ for the three samplers, exact (variance
 # recursion, [theory §4.3](../docs/theory.md#s4-3)), from the exact $p_T$ on the uniform grid; over-dispersion in red.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 03.q1 · Does PF-ODE Euler under-disperse too?** (predict, then check). DDIM always under-disperses.
+# Predict, before the table below: do 5 PF-ODE Euler steps on the uniform grid, started from the exact $p_T$,
+# **over**- or **under**-disperse Gaussian data $N(0, 0.01)$? Set `prediction` to "over" or "under".
+# `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 03.q1
+### BEGIN SOLUTION
+prediction = "over"
+### END SOLUTION
+ex.q1.check(prediction)
+
 # %% slideshow={"slide_type": "-"}
 names = {"ddim": "DDIM", "ode-euler": "PF-ODE Euler", "heun": "Heun"}
 ns = [2, 5, 10, 20, 50]
@@ -199,6 +214,20 @@ fig
 # %% slideshow={"slide_type": "-"}
 dash = SchedulesDashboard(lam=LAM, n_steps=32)
 dash
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 03.q2 · How many DDIM steps on the uniform grid?** (dashboard task). On the dashboard of §6 set λ = 1
+# and the **uniform** grid, and move N to the smallest step count whose exact KL is below 0.01. Set `answer` to
+# the dashboard itself; within one step counts.
+# `ex.q2.hint()` gives a hint (`ex.q2.hint(2)` the next), `ex.q2.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 03.q2
+### BEGIN SOLUTION
+dash.set(lam=1.0, schedule="uniform", n_steps=20)
+answer = dash
+### END SOLUTION
+ex.q2.check(answer)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Take-aways

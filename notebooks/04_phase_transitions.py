@@ -76,6 +76,8 @@ D_GPU = 1_000_000  # dimension of section 8 (runs only on CUDA)
 FIGURES_PATH = None  # where the key figures are written for the regression tests (set by the notebook runner)
 
 # %% slideshow={"slide_type": "skip"}
+import math
+
 import pandas as pd
 import torch
 from IPython.display import display
@@ -83,6 +85,7 @@ from IPython.display import display
 import diffviz
 from diffviz.dashboards import phase_transitions as dash_pt
 from diffviz.experiments import phase_transitions as pt
+from diffviz.workshop import exercises
 
 default = diffviz.run_defaults(FAST)
 N_SAMPLES = default(N_SAMPLES, fast=300, full=500)
@@ -94,6 +97,7 @@ CW_D = default(CW_D, fast=1000, full=10_000)
 
 diffviz.interactive_threads(1)
 device = diffviz.resolve_device(DEVICE)
+ex = exercises("04")  # the workshop track: ex.q1.check(answer), ex.q1.hint(), ex.q1.solution()
 
 
 def pm(value, se, digits=3):
@@ -152,6 +156,27 @@ clock.round(3)
 # $$E[s|x] = \tanh\!\Big(\tfrac12\ln\tfrac{p}{1-p} + \frac{b\,\mu\cdot x}{\Delta}\Big),\quad
 # E[x_1|x] = \frac{b\,\sigma_w^2}{\Delta}x + \frac{a^2}{\Delta}\mu\,E[s|x],\quad
 # E[z|x] = \frac{a}{\Delta}\big(x - b\,\mu\,E[s|x]\big).$$
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 04.q1 · The exact score of the two-mode mixture** (write the code). Write `two_mode_score(x, t)`: the
+# exact score $\nabla\ln p_t(x)$ of the two-mode mixture ($p = 0.8$, $\sigma_w^2 = 0.25$, $\mu = (1, \dots, 1)$)
+# under the VP interpolant `vp` of §1 at diffusion time $t$ ($b = m(t)$, $a = s(t)$), for a batch `x` of shape (n,
+# d).
+# `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 04.q1
+### BEGIN SOLUTION
+p_q1, sigma2_q1 = 0.8, 0.25  # the mixture of this exercise
+
+
+def two_mode_score(x, t):
+    b, a = float(vp.mean_scale(t)), float(vp.std(t))  # b(τ) = m(t), a(τ) = s(t)
+    delta = a ** 2 + sigma2_q1 * b ** 2
+    e_s = torch.tanh(0.5 * math.log(p_q1 / (1 - p_q1)) + b * x.sum(-1, keepdim=True) / delta)  # E[s|x]
+    return -(x - b * e_s) / delta
+### END SOLUTION
+ex.q1.check(two_mode_score)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Where the features are decided, and time dilations
