@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8888
 
-.PHONY: setup lab notebooks test bench screenshots clean
+.PHONY: setup lab notebooks slides test bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
@@ -19,6 +19,18 @@ lab: setup
 notebooks: setup
 	$(VENV)/bin/diffviz run --all --out results
 
+## Lecture mode, static: a reveal.js deck of each executed notebook in slides/ (NN_topic.slides.html, offline:
+## reveal.js, plotly.js and MathJax are copied to slides/_static/). A notebook is executed only when results/
+## lacks it or its source is newer (`make notebooks` runs them all).
+NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+EXECUTED := $(patsubst notebooks/%.py,results/%.ipynb,$(NOTEBOOK_SOURCES))
+
+results/%.ipynb: notebooks/%.py | setup
+	OMP_NUM_THREADS=1 $(VENV)/bin/diffviz run $< --out results
+
+slides: setup $(EXECUTED)
+	OMP_NUM_THREADS=1 $(PY) scripts/slides.py $(EXECUTED) --out slides
+
 ## The whole test suite (what .ci/run calls).
 test: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest
@@ -33,4 +45,4 @@ screenshots: setup
 	for f in artifacts/browser/[0-9][0-9]_*[a-z].png; do cp "$$f" "docs/img/dashboard_$$(basename $$f)"; done
 
 clean:
-	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts
+	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts slides
