@@ -40,6 +40,7 @@ REMOVE_INPUT_TAGS = ("remove-input",)
 REMOVE_OUTPUT_TAGS = ("remove-output",)
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+DASHBOARD_CLASS = "diffviz-dashboard-static"  # wraps what a dashboard's output shows in a deck
 LIVE_NOTE = ("<p class='diffviz-static-note'><em>Interactive dashboard: it runs live in JupyterLab "
              "(open the notebook, run all cells; Alt+R starts the live slideshow).</em></p>")
 # Remote references a deck must not contain (hyperlinks in the text, <a href>, are fine).
@@ -80,10 +81,35 @@ def static_outputs(nb):
                 data.pop("text/plain", None)
             if WIDGET_MIME in data:
                 data.pop(WIDGET_MIME)
-                if "text/html" not in data:
-                    data["text/html"] = LIVE_NOTE
+                snapshot = data.get("text/html") or LIVE_NOTE
+                data["text/html"] = f'<div class="{DASHBOARD_CLASS}">{snapshot}</div>'
                 data.pop("text/plain", None)  # "VBox(children=...)" says nothing to a student
+            if "text/html" in data:
+                data["text/html"] = localize_plotly(data["text/html"])
     return nb
+
+
+_PLOTLY_CDN = re.compile(r"<script[^>]*\bsrc=[\"'](?:https?:)?//cdn\.plot\.ly/[^\"']*[\"'][^>]*>\s*</script>", re.I)
+
+
+def localize_plotly(text: str) -> str:
+    """HTML with its own plotly.js (a CDN <script src>, or the whole bundle inlined by plotly's to_html) dropped:
+    the deck loads one local copy in its <head>."""
+    text = _PLOTLY_CDN.sub("", text)
+    start = 0
+    while True:
+        i = text.find("<script", start)
+        if i < 0:
+            return text
+        body = text.find(">", i) + 1
+        end = text.find("</script>", body)
+        if body <= 0 or end < 0:
+            return text
+        if re.match(r"\s*/\*\*?\s*\*?\s*plotly\.js v\d", text[body:body + 200]):
+            text = text[:i] + text[end + len("</script>"):]
+            start = i
+        else:
+            start = end
 
 
 def _exporter(no_input: bool = False):
@@ -105,7 +131,6 @@ def _exporter(no_input: bool = False):
     c.HTMLExporter.require_js_url = f"{STATIC}/require.js/require.js"
     c.HTMLExporter.mathjax_url = f"{STATIC}/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
     c.HTMLExporter.jquery_url = ""
-    c.HTMLExporter.mermaid_js_url = ""
     c.HTMLExporter.jupyter_widgets_base_url = ""
     c.TemplateExporter.exclude_input_prompt = True
     c.TemplateExporter.exclude_output_prompt = True
