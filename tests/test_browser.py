@@ -3,10 +3,10 @@
 For every notebook whose jupytext source builds a dashboard (its text contains "Dashboard("), the test
 1. opens the notebook in JupyterLab and runs all cells with the notebook's default parameters (FAST=True),
    through JupyterLab's own command `notebook:run-all-cells` (the app is exposed as `window.jupyterapp`);
-2. waits until every code cell has run and the kernel is idle, then until the dashboard is drawn: a status
-   line (`<code>` in a widget HTML, e.g. "kl_exact = 0.0023 ...") and plotly figures holding data;
-3. reads the displayed numbers and a signature of the plotted data (the traces' point counts and sums, as
-   plotly.js holds them, and the `d` attribute of every SVG path);
+2. waits until every code cell has run and the kernel is idle, then until the dashboard is drawn: a read-out
+   table (value cells carrying data-key / data-value, the raw number) and plotly figures holding data;
+3. reads the displayed numbers (from those data attributes) and a signature of the plotted data (the traces'
+   point counts and sums, as plotly.js holds them, and the `d` attribute of every SVG path);
 4. moves a slider with the keyboard (focus on the handle, arrow keys; sliders report on release, and a key
    press is a release) and changes a dropdown (`<select>`), waiting each time until the kernel is idle and
    the page has settled, and checks that both the numbers and the plotted data changed;
@@ -63,10 +63,16 @@ RUN_ALL_S = 480
 RENDER_S = 120
 UPDATE_S = 150
 
+# The dashboard's read-out: its "⚠ ..." message line (if any) first, then one "key = raw value" line per value cell
+# of the read-out table (each carries data-key and data-value, the unformatted number; booleans read "true"/"false"
+# and are not parsed as numbers). Older dashboards printed a status line in a <code>: read as a fallback.
 STATUS_JS = """(root) => {
+  const lines = Array.from(root.querySelectorAll('.diffviz-message')).map(e => e.innerText.trim()).filter(t => t);
+  for (const e of root.querySelectorAll('.diffviz-readout [data-key][data-value]'))
+    lines.push(e.getAttribute('data-key') + ' = ' + e.getAttribute('data-value'));
+  if (lines.length) return lines.join('\\n');
   const code = Array.from(root.querySelectorAll('.widget-html code')).map(e => e.innerText.trim()).filter(t => t);
-  if (code.length) return code.join('\\n');
-  return Array.from(root.querySelectorAll('.widget-html')).map(e => e.innerText.trim()).filter(t => / = /.test(t)).join('\\n');
+  return code.join('\\n');
 }"""
 
 # Per plotly figure: its traces as plotly.js holds them (type, point counts, sums of x/y/z) and the `d`

@@ -18,13 +18,16 @@ from ..metrics import kl_knn
 from ..rng import make_generator
 from ..samplers import sample
 from ..schedules import uniform
-from ..widgets import Dashboard, dropdown, slider
+from ..widgets import Dashboard, Row, dropdown, slider
 
 T_GRID = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 TARGET_LABELS = {"moons": "two moons", "8gaussians": "8 Gaussians", "rings": "rings", "checkerboard": "checkerboard",
                  "swissroll": "swiss roll", "gaussian": "Gaussian"}
 SAMPLER_OPTIONS = {"Euler–Maruyama (SDE)": "em", "Euler (PF-ODE)": "ode-euler", "Heun (PF-ODE)": "heun",
                    "DDIM (η = 0)": "ddim"}
+# Names of the starts q (the notation page's: the prior p_∞; "GMM" is fitted by expectation–maximisation).
+START_LABELS = {"prior": "prior p_∞ = N(0, I)", "gaussian": "moment-matched Gaussian", "gmm": "GMM",
+                "flow": "RealNVP flow"}
 INIT_COLORS = {"prior": plotting.PALETTE[1], "gaussian": plotting.PALETTE[3], "gmm": plotting.PALETTE[2],
                "flow": plotting.PALETTE[4]}
 FLOOR = 1e-4  # KL values below this are drawn at the floor of the log axis
@@ -40,9 +43,10 @@ def gaussian_bound_figure(res: dict) -> go.Figure:
     fig = plotting.base_figure(f"Exact bound on the Gaussian toy (λ = {res['lam']:g}, ε² = {res['eps2']:g})",
                                "diffusion time T", "nats", width=640, height=400, log_y=True)
     T = res["T"]
-    fig.add_trace(plotting.line(T, _floor(res["kl"]), name="KL(p_T ‖ N(0,1)) = bound with the exact score",
+    fig.add_trace(plotting.line(T, _floor(res["kl"]), name="KL(p_T ‖ p_∞) = bound with the exact score",
                                 color=plotting.PALETTE[1], dash="dash"))
-    fig.add_trace(plotting.line(T, _floor(res["gap"]), name="G = ½ε²B(T)", color=plotting.PALETTE[0], dash="dot"))
+    fig.add_trace(plotting.line(T, _floor(res["gap"]), name="G(s_θ, T) = ½ε²B(T)", color=plotting.PALETTE[0],
+                                dash="dot"))
     fig.add_trace(plotting.line(T, _floor(res["bound"]), name="bound = KL + G", color="black"))
     fig.add_trace(plotting.marker(res["T_star"], res["bound_star"], name=f"T* = {res['T_star']:.3f} (derived)",
                                   color=plotting.PALETTE[2], symbol="star", size=14))
@@ -60,7 +64,7 @@ def optimal_T_figure(res: dict, lam: float) -> go.Figure:
 
 
 def trained_bound_figure(res: dict) -> go.Figure:
-    """Estimated terms for trained scores against T: KL(p_T ‖ ν) per start, G, and the bound, ± 2 standard errors."""
+    """Estimated terms for trained scores against T: KL(p_T ‖ q) per start q, G, and the bound, ± 2 SE."""
     fig = plotting.base_figure("Trained scores: both terms estimated (± 2 SE)", "diffusion time T", "nats",
                                width=640, height=400, log_y=True)
     T = res["T"]
@@ -73,8 +77,8 @@ def trained_bound_figure(res: dict) -> go.Figure:
     add(res["score_gap"], res["score_gap_se"], "G(s_θ, T)", plotting.PALETTE[0], "dot", "diamond")
     for name in res["kl"]:
         c = INIT_COLORS[name]
-        add(res["kl"][name], res["kl_se"][name], f"KL(p_T ‖ {E.INIT_LABELS[name]})", c, "dash")
-        add(res["bound"][name], res["bound_se"][name], f"bound with {E.INIT_LABELS[name]}", c, None, "square")
+        add(res["kl"][name], res["kl_se"][name], f"KL(p_T ‖ q), q = {START_LABELS[name]}", c, "dash")
+        add(res["bound"][name], res["bound_se"][name], f"bound with q = {START_LABELS[name]}", c, None, "square")
     return fig
 
 
@@ -83,7 +87,8 @@ def cost_figure(res: dict) -> go.Figure:
     fig = plotting.base_figure(f"Sampling cost at a fixed step size h = {res['step_size']:g}", "diffusion time T",
                                "score evaluations (NFE)", width=520, height=360)
     for i, (m, nfe) in enumerate(res["nfe"].items()):
-        fig.add_trace(plotting.line(res["T"], nfe, name=m, color=plotting.PALETTE[i], mode="lines+markers"))
+        fig.add_trace(plotting.line(res["T"], nfe, name=plotting.SAMPLER_NAMES.get(m, m), color=plotting.PALETTE[i],
+                                    mode="lines+markers"))
     return fig
 
 
@@ -97,7 +102,7 @@ def samples_figure(res: dict, *, extra: dict | None = None, max_points: int = 15
     panels = [("data", res["data"])]
     for name in res["inits"]:
         kl = res["kl_pT"][name]
-        panels.append((f"{name}: KL(p_T‖ν) = {kl:.3f}", res["samples"][name]))
+        panels.append((f"{START_LABELS.get(name, name)}: KL(p_T ‖ q) = {kl:.3f}", res["samples"][name]))
     for title, x in (extra or {}).items():
         panels.append((title, x))
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels],
@@ -108,8 +113,8 @@ def samples_figure(res: dict, *, extra: dict | None = None, max_points: int = 15
         fig.add_trace(plotting.scatter2d(x[:max_points], name=title, color=c, size=2.5, opacity=0.5), row=1, col=j)
         fig.update_xaxes(range=[-5.2, 5.2], showticklabels=False, row=1, col=j)
         fig.update_yaxes(range=[-5.2, 5.2], showticklabels=False, scaleanchor=f"x{j if j > 1 else ''}", row=1, col=j)
-    fig.update_layout(title=f"Samples at T = {res['T']:g} ({res['n_steps']} steps) from each start",
-                      template="plotly_white", height=300, width=230 * len(panels), showlegend=False,
+    fig.update_layout(title=f"Samples at T = {res['T']:g} ({res['n_steps']} steps) from each start q",
+                      template=plotting.TEMPLATE, height=300, width=230 * len(panels), showlegend=False,
                       margin=dict(l=10, r=10, t=70, b=10))
     fig.update_annotations(font_size=11)
     return fig
@@ -125,7 +130,7 @@ def _selection_slider(description, options, value):
 
 
 class DiffusionTimeDashboard(Dashboard):
-    """Target, T (snapped to a grid), steps, start nu, sampler, score error eps, seed -> samples and the bound.
+    """Target, T (snapped to a grid), steps, start q, sampler, score error eps, seed -> samples and the bound.
 
     Exact and instant: the score is the target's exact score plus a constant vector of norm eps, so the score
     term G = 1/2 eps^2 (B(T) - B(t_min)) is exact; KL(p_T || nu) was computed once per (target, T, nu) when the
@@ -133,7 +138,17 @@ class DiffusionTimeDashboard(Dashboard):
     otherwise). A control change samples n points and estimates KL(p_data || samples) by nearest neighbours.
     """
 
-    title = "The diffusion-time trade-off (Franzese et al.): KL(p_T ‖ ν) + G against T"
+    title = "The diffusion-time trade-off (Franzese et al.): KL(p_T ‖ q) + G against T"
+    readout = (
+        Row("T", "T", "diffusion time (horizon): the sampler starts at t = T"),
+        Row("n_steps", "N", "sampler steps from T down to t_min", integer=True),
+        Row("nfe", "NFE", "score evaluations this run used", integer=True),
+        Row("kl_pT_nu", "KL(p<sub>T</sub> ‖ q)", "endpoint term: how far the start q is from p_T, the law of x_T",
+            se="kl_pT_nu_se", method="kl_exact"),
+        Row("G", "G(s<sub>θ</sub>, T)", "score-gap term ½ε²(B(T) − B(t_min)), exact"),
+        Row("bound", "KL + G", "the bound on KL(p_data ‖ p̂): the quantity T trades off", se="bound_se"),
+        Row("sample_kl", "KL̂(p_data ‖ p̂)", "nearest-neighbour estimate from the samples shown"),
+    )
 
     def __init__(self, *, targets=("moons", "gaussian"), scale: float = 2.0, lam: float = E.LAM,
                  T_grid=T_GRID, inits=E.INITS, n: int = 500, n_ref: int = 1000, n_fit: int = 3000,
@@ -164,12 +179,12 @@ class DiffusionTimeDashboard(Dashboard):
     def make_controls(self) -> dict:
         targets = {(f"Gaussian N(0, {self.lam:g} I)" if t == "gaussian" else
                     f"{TARGET_LABELS[t]} ×{self.scale:g} (bead mixture)"): t for t in self.target_names}
-        inits = {E.INIT_LABELS[i]: i for i in self.init_names}
+        inits = {START_LABELS[i]: i for i in self.init_names}
         T0 = min(self.T_grid, key=lambda t: abs(t - 0.3))
         return {"target": dropdown("target", targets, self.target_names[0]),
                 "T": _selection_slider("horizon T", self.T_grid, T0),
                 "n_steps": slider("steps", 30, 2, 200, integer=True),
-                "init": dropdown("start ν", inits, self.init_names[0]),
+                "init": dropdown("start q", inits, self.init_names[0]),
                 "sampler": dropdown("sampler", SAMPLER_OPTIONS, "em"),
                 "eps": slider("score error ε", 0.3, 0.0, 1.0, 0.05),
                 "seed": slider("seed", 0, 0, 99, integer=True)}
@@ -180,17 +195,18 @@ class DiffusionTimeDashboard(Dashboard):
         samples.add_trace(plotting.scatter2d(ref, name="data", color="#999999", size=2, opacity=0.35))
         samples.add_trace(plotting.scatter2d(ref[:0], name="samples", color=plotting.PALETTE[0], size=3,
                                              opacity=0.6))
+        samples.update_layout(title_font_size=14, margin_t=60)  # a two-line title: target and T, then the run
         samples.update_xaxes(range=[-5.2, 5.2])
         samples.update_yaxes(range=[-5.2, 5.2], scaleanchor="x")
         bound = plotting.base_figure("Bound against T (current T marked)", "diffusion time T", "nats",
                                      width=520, height=420, log_y=True)
-        bound.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="KL(p_T ‖ ν)",
+        bound.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="KL(p_T ‖ q)",
                                    error_y=dict(type="data", array=[], visible=True)))
-        bound.add_trace(go.Scatter(x=[], y=[], mode="lines", name="G = ½ε²B(T) (exact)",
+        bound.add_trace(go.Scatter(x=[], y=[], mode="lines", name="G(s_θ, T) = ½ε²B(T) (exact)",
                                    line=dict(color=plotting.PALETTE[0], dash="dot")))
         bound.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", name="bound = KL + G",
                                    line=dict(color="black")))
-        bound.add_trace(go.Scatter(x=[], y=[], mode="lines", name="KL(p_T ‖ N(0, I))",
+        bound.add_trace(go.Scatter(x=[], y=[], mode="lines", name="KL(p_T ‖ p_∞)",
                                    line=dict(color=INIT_COLORS["prior"], dash="dash", width=1)))
         bound.add_trace(plotting.marker(self.T_grid[0], 1.0, name="current T"))
         bound.update_yaxes(range=[-3.5, 1])
@@ -212,10 +228,12 @@ class DiffusionTimeDashboard(Dashboard):
         numbers = {"T": T, "n_steps": n_steps, "nfe": score.calls, "kl_pT_nu": kl[i],
                    "kl_pT_nu_se": self.kl_se[tname, iname][i], "kl_exact": self.kl_exact[tname, iname],
                    "G": G_grid[i], "bound": kl[i] + G_grid[i], "sample_kl": kl_knn(self.ref[tname], x)}
-        return {"numbers": numbers, "x": x.numpy(), "ref": self._ref_np[tname], "kl": kl,
+        return {"numbers": numbers, "se": {"bound_se": self.kl_se[tname, iname][i]},
+                "x": x.numpy(), "ref": self._ref_np[tname], "kl": kl,
                 "kl_se": self.kl_se[tname, iname], "kl_prior": self.kl[tname, "prior"] if "prior" in self.init_names
                 else None, "G_grid": G_grid, "G_fine": G_fine, "i": i, "iname": iname,
-                "title": f"{tname}, T = {T:g}, {n_steps} {method} steps from {E.INIT_LABELS[iname]}"}
+                "title": f"{TARGET_LABELS.get(tname, tname)}, T = {T:g}:<br>{n_steps} "
+                         f"{plotting.SAMPLER_NAMES.get(method, method)} steps from {START_LABELS[iname]}"}
 
     def render(self, res: dict) -> None:
         samples, bound = self.figures["samples"], self.figures["bound"]
@@ -230,7 +248,7 @@ class DiffusionTimeDashboard(Dashboard):
         bound.data[0].x, bound.data[0].y = Tg, _floor(res["kl"])
         bound.data[0].error_y.array = [2 * s for s in res["kl_se"]]
         bound.data[0].line.color = INIT_COLORS[res["iname"]]
-        bound.data[0].name = f"KL(p_T ‖ {E.INIT_LABELS[res['iname']]})"
+        bound.data[0].name = f"KL(p_T ‖ q), q = {START_LABELS[res['iname']]}"
         bound.data[1].x, bound.data[1].y = list(self.fine_T), _floor(res["G_fine"])
         bound.data[2].x, bound.data[2].y = Tg, _floor(b)
         prior = res["kl_prior"] if res["kl_prior"] is not None and res["iname"] != "prior" else []

@@ -15,11 +15,12 @@ import plotly.graph_objects as go
 
 from .. import plotting
 from ..experiments import initialization as E
-from ..widgets import Dashboard, dropdown, slider
+from ..widgets import Dashboard, Row, dropdown, slider
 
 COLORS = {"prior": plotting.PALETTE[1], "oracle": plotting.PALETTE[2], "learned": plotting.PALETTE[0],
           "true": "black"}
-LABELS = {"prior": "prior p∞ = N(0, σ_T² I)", "oracle": "oracle p_T", "learned": "learned q_φ (Student-t fit)"}
+LABELS = {"prior": "prior p_∞ = N(0, σ_T² I)", "oracle": "oracle p_T", "learned": "learned q_φ (Student-t fit)"}
+SHORT = {"prior": "prior p_∞", "oracle": "oracle p_T", "learned": "learned q_φ"}
 SIGMA_DASH = {2.0: "solid", 7.0: "dash", 80.0: "dot"}
 _Y_TICKS = (-100, -10, -3, -1, 0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000)
 
@@ -68,7 +69,8 @@ def quantile_traces(res: dict, *, inits=None, show_sim: bool = True, showlegend:
             ok = np.asarray(sim["supported"], dtype=bool)
             mean, std = np.asarray(sim["mean"])[ok], np.asarray(sim["std"])[ok]
             traces.append(go.Scatter(
-                x=x[ok], y=_y(mean), mode="markers", name=f"{kind}: simulated, mean ± std over {sim['d']} coords",
+                x=x[ok], y=_y(mean), mode="markers",
+                name=f"{SHORT[kind]}: simulated, mean ± std over {sim['d']} coords",
                 legendgroup=kind + group, showlegend=showlegend, marker=dict(color=color, symbol="circle-open", size=9),
                 error_y=dict(type="data", symmetric=False, array=_y(mean + std) - _y(mean),
                              arrayminus=_y(mean) - _y(mean - std), visible=True, thickness=1.5),
@@ -98,7 +100,7 @@ def figure2_panels(results: list, *, title: str = "") -> go.Figure:
         _style_quantile_axes(fig, res["levels"], row=1, col=col)
     fig.update_xaxes(title="quantile level u")
     fig.update_yaxes(title="quantile value", row=1, col=1)
-    fig.update_layout(title=title, template="plotly_white", height=540, width=1100,
+    fig.update_layout(title=title, template=plotting.TEMPLATE, height=540, width=1100,
                       legend=dict(orientation="h", y=-0.28), margin=dict(l=55, r=15, t=60, b=150))
     return fig
 
@@ -117,15 +119,15 @@ def steps_figure(sweeps: dict, metric: str = "binned_kl", *, title: str = "", in
                 continue
             y = np.asarray(sw[kind][metric], dtype=np.float64)
             y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
-            fig.add_trace(go.Scatter(x=sw["steps"], y=y, mode="lines+markers", name=f"{kind}, σ_T = {s:g}",
+            fig.add_trace(go.Scatter(x=sw["steps"], y=y, mode="lines+markers", name=f"{SHORT[kind]}, σ_T = {s:g}",
                                      line=dict(color=COLORS[kind], dash=SIGMA_DASH.get(float(s), "dashdot"))))
     return fig
 
 
 def gaussian_kl_figure(curves: dict, *, current=None, title: str = "Gaussian data: exact KL vs steps") -> go.Figure:
-    """Exact KL(data ‖ output) of Heun on N(0, lam I_d) against N: solid = exact start p_T, dashed = prior.
+    """Exact KL(data ‖ output) of Heun on N(0, lam I_d) against N: solid = exact start p_T, dashed = prior p_∞.
 
-    Dotted horizontal lines: the prior's N -> inf floor, the endpoint KL(p_T ‖ N(0, σ_T²I)).
+    Dotted horizontal lines: the prior's N -> inf floor, the endpoint KL(p_T ‖ p_∞), p_∞ = N(0, σ_T²I).
     `current` = (n_steps, kl, label) marks the dashboard's setting.
     """
     fig = plotting.base_figure(title, "Heun steps N", f"KL (sum over d = {curves['d']})", log_x=True, log_y=True,
@@ -139,11 +141,12 @@ def gaussian_kl_traces(curves: dict, *, current=None) -> list:
     steps = curves["steps"]
     for i, s in enumerate(curves["prior"]):
         color = plotting.PALETTE[[1, 3, 4, 5, 6, 7][i % 6]]
-        traces.append(plotting.line(steps, curves["exact"][s], name=f"σ_T = {s:g}, exact start", color=color))
-        traces.append(plotting.line(steps, curves["prior"][s], name=f"σ_T = {s:g}, prior", color=color, dash="dash"))
+        traces.append(plotting.line(steps, curves["exact"][s], name=f"σ_T = {s:g}, exact start p_T", color=color))
+        traces.append(plotting.line(steps, curves["prior"][s], name=f"σ_T = {s:g}, prior p_∞", color=color,
+                                    dash="dash"))
         if curves["endpoint"][s] > 1e-12:
             traces.append(plotting.line([steps[0], steps[-1]], [curves["endpoint"][s]] * 2, color=color, dash="dot",
-                                        name=f"σ_T = {s:g}: KL(p_T ‖ prior)"))
+                                        name=f"σ_T = {s:g}: KL(p_T ‖ p_∞)"))
     if current is not None:
         n, kl, label = current
         traces.append(plotting.marker(n, max(kl, 1e-300), name=label))
@@ -184,6 +187,17 @@ class InitializationDashboard(Dashboard):
     """
 
     title = "Initialization mismatch in VE sampling (Fassina et al.): Student-t data, exact score, Heun"
+    readout = (
+        Row("binned_kl", "KL<sub>bin</sub>(data ‖ p̂)", "binned KL of the output per coordinate, exact"),
+        Row("tail_error", "tail error", "mean |ln Q_out / Q_true| over the tail quantile levels, exact"),
+        Row("sim_tail_error", "tail error (simulated)", "the same from the simulated samples"),
+        Row("gauss_kl", "KL(N(0, λI) ‖ p̂)",
+            "Gaussian data, the analogue of this start: exact KL after N Heun steps"),
+        Row("gauss_kl_prior", "… from p<sub>∞</sub>", "the same from the prior p_∞ = N(0, σ_T² I)"),
+        Row("gauss_kl_exact_start", "… from p<sub>T</sub>", "the same from the exact start p_T"),
+        Row("learned_df_mean", "ν̂ (mean)",
+            "degrees of freedom of the learned start q_φ (ECM fit), mean over coordinates"),
+    )
 
     def __init__(self, *, n: int = 2000, d: int = 100, sigma_Ts=E.SIGMA_TS, dfs=E.DFS, learned=None,
                  n_fit: int = 1000, fit_seed: int = 0, max_steps: int = 100, gauss_lam: float = E.GAUSS_LAM,
@@ -212,8 +226,8 @@ class InitializationDashboard(Dashboard):
         return {
             "sigma_T": dropdown("σ_T", list(self.sigma_Ts), self.sigma_Ts[0]),
             "n_steps": slider("Heun steps N", min(32, self.max_steps), 2, self.max_steps, integer=True),
-            "init": dropdown("start", {"prior N(0, σ_T²I)": "prior", "oracle p_T": "oracle",
-                                       "learned q_φ": "learned"}, "learned"),
+            "init": dropdown("start q", {"prior p_∞ = N(0, σ_T² I)": "prior", "oracle p_T": "oracle",
+                                         "learned q_φ (Student-t)": "learned"}, "learned"),
             "df": dropdown("Student-t ν", list(self.dfs), self.dfs[0]),
             "seed": slider("seed", 0, 0, 20, integer=True),
         }
@@ -246,6 +260,7 @@ class InitializationDashboard(Dashboard):
                              cluster_step=0.03)
         res.update(levels=np.asarray(E.LEVELS), true=E.data_quantiles(df, E.LEVELS), sigma_T=s)
         gauss_init = "prior" if kind == "prior" else "exact"
+        gauss_name = "prior p_∞" if kind == "prior" else "exact p_T"
         g_prior = E.gaussian_kl(s, n_steps, "prior", lam=self.gauss["lam"], d=self.d)
         g_exact = E.gaussian_kl(s, n_steps, "exact", lam=self.gauss["lam"], d=self.d)
         numbers = {
@@ -260,13 +275,13 @@ class InitializationDashboard(Dashboard):
             numbers["learned_df_mean"] = float(learned.df.mean())
         self.timings.append((time.perf_counter() - wall, time.process_time() - cpu))
         return {"numbers": numbers, "res": res, "df": df, "sigma_T": s, "n_steps": n_steps, "kind": kind,
-                "gauss_label": f"σ_T = {s:g}, N = {n_steps}, {gauss_init} start"}
+                "gauss_label": f"σ_T = {s:g}, N = {n_steps}, start {gauss_name}"}
 
     def render(self, r: dict) -> None:
         fig = self.figures["quantiles"]
         plotting.replace_traces(fig, quantile_traces(r["res"]))
         fig.layout.title = (f"ν = {r['df']:g}, σ_T = {r['sigma_T']:g}, N = {r['n_steps']} Heun steps: "
-                            f"{r['kind']} start")
+                            f"start {SHORT[r['kind']]}")
         g = self.figures["gauss_kl"]
         plotting.replace_traces(g, gaussian_kl_traces(self.gauss, current=(r["n_steps"], r["numbers"]["gauss_kl"],
                                                                             r["gauss_label"])))

@@ -16,12 +16,12 @@ import plotly.graph_objects as go
 
 from .. import plotting
 from ..experiments import phase_transitions as pt
-from ..widgets import Dashboard, dropdown, slider
+from ..widgets import Dashboard, Row, dropdown, slider
 
 COLORS = {"vp/none": plotting.PALETTE[0], "vp/dilated": plotting.PALETTE[2],
           "ve/none": plotting.PALETTE[1], "ve/dilated": plotting.PALETTE[3]}
-SCHEDULE_OPTIONS = {"VP uniform": "vp/none", "VP dilated": "vp/dilated",
-                    "VE uniform": "ve/none", "VE dilated": "ve/dilated"}
+SCHEDULE_OPTIONS = {"VP interpolant, uniform": "vp/none", "VP interpolant, dilated": "vp/dilated",
+                    "VE interpolant, uniform": "ve/none", "VE interpolant, dilated": "ve/dilated"}
 
 
 def _label(key: str) -> str:
@@ -35,7 +35,7 @@ def features_vs_steps_figure(res: dict) -> go.Figure:
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("high-level: p̂ = P(μ·X > 0)",
-                                                        "low-level: σ̂² = |X − sign(μ·X)μ|²/d"))
+                                                        "low-level: σ̂_w² = |X − sign(μ·X)μ|²/d"))
     steps = res["steps"]
     for key, rows in res["schedules"].items():
         color = COLORS[key]
@@ -49,12 +49,13 @@ def features_vs_steps_figure(res: dict) -> go.Figure:
                 fig.add_trace(go.Scatter(x=steps, y=rows[ex], mode="lines", name=f"{_label(key)} (exact Euler)",
                                          legendgroup=key, showlegend=False, line=dict(color=color, dash="dot")),
                               row=1, col=col)
-    for col, (val, name) in enumerate([(res["p_target"], "p"), (res["sigma2_target"], "σ²")], start=1):
+    for col, (val, name) in enumerate([(res["p_target"], "p"), (res["sigma2_target"], "σ_w²")], start=1):
         fig.add_hline(y=val, line=dict(color="black", dash="dash", width=1), row=1, col=col,
                       annotation_text=f"target {name} = {val:g}", annotation_position="bottom right")
-    fig.update_xaxes(type="log", title="Euler steps")
+    plotting.log_axes(fig, x=True)
+    fig.update_xaxes(title="Euler steps N")
     fig.update_layout(title=f"Features of the samples vs number of steps (d = {res['d']}, n = {res['n']})",
-                      template="plotly_white", height=420, width=940, legend=dict(orientation="h", y=-0.2))
+                      template=plotting.TEMPLATE, height=420, width=940, legend=dict(orientation="h", y=-0.2))
     return fig
 
 
@@ -63,7 +64,7 @@ def steps_needed_figure(sim: dict, exact: dict | None = None) -> go.Figure:
 
     `sim` / `exact`: {schedule key: `steps_needed` result}.
     """
-    fig = plotting.base_figure("Euler steps needed to recover p and σ²", "dimension d", "steps needed",
+    fig = plotting.base_figure("Euler steps needed to recover p and σ_w²", "dimension d", "steps needed",
                                log_x=True, log_y=True, width=620, height=420)
     for key, r in (exact or {}).items():
         ds = [d for d, s in zip(r["d"], r["steps_needed"]) if s is not None]
@@ -90,7 +91,7 @@ def magnetization_figure(res: dict, title: str | None = None) -> go.Figure:
     """M_u = mu.X_u/d of a few particles over the sampling time u (`run_gm(..., record_magnetization=True)`)."""
     label = pt.schedule_label(res["kind"], res["dilation"])
     fig = plotting.base_figure(title or f"Mode coordinate along the ODE ({label}, d = {res['d']})",
-                               "u (noise → data)", "M_u = μ·X_u / d", width=620, height=380)
+                               "sampler clock u (noise → data)", "M_u = μ·X_u / d", width=620, height=380)
     u, mags = res["u"], res["magnetization"]
     for j in range(mags.shape[1]):
         final = mags[-1, j]
@@ -119,9 +120,19 @@ def _error_curves(kind: str, dilation: str, d: int, p: float, sigma2: float, kap
 
 class PhaseTransitionDashboard(Dashboard):
     """Schedule (VP/VE x uniform/dilated), Euler steps, log10 d, seed -> samples of the two-mode mixture and their
-    features p_hat (target p) and sigma2_hat (target sigma^2)."""
+    features p_hat (target p) and sigma2_hat (target sigma_w^2)."""
 
-    title = "VP/VE phase transitions: does the sampler recover p (mode weights) and σ² (within-mode spread)?"
+    title = "VP/VE phase transitions: does the sampler recover p (mode weights) and σ_w² (within-mode variance)?"
+    readout = (
+        Row("p_hat", "p̂", "fraction of samples in the + mode (μ·X > 0)", se="p_se"),
+        Row("p", "p", "target: weight of the + mode"),
+        Row("p_euler", "E[p̂], exact Euler", "what the Euler sampler gives on average at this N (derived)"),
+        Row("sigma2_hat", "σ̂<sub>w</sub>²", "within-mode variance of the samples", se="sigma2_se"),
+        Row("sigma2", "σ<sub>w</sub>²", "target: within-mode variance"),
+        Row("sigma2_euler", "E[σ̂<sub>w</sub>²], exact Euler",
+            "what the Euler sampler gives on average at this N (derived)"),
+        Row("d", "d", "dimension", integer=True),
+    )
     CURVE_STEPS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
     def __init__(self, n: int = 300, p: float = 0.8, sigma2: float = 0.25, kappa: float = 3.0, *, device=None,
@@ -145,16 +156,16 @@ class PhaseTransitionDashboard(Dashboard):
         mode.add_trace(go.Scatter(x=centers, y=np.zeros_like(centers), mode="lines", name="target (exact)",
                                   line=dict(color="black", shape="hvh")))
         rc = 0.5 * (self.resid_edges[1:] + self.resid_edges[:-1])
-        resid = plotting.base_figure("Within-mode coordinates X_i − sign(μ·X)", "value", "density", width=440)
+        resid = plotting.base_figure("Within-mode coordinates X_i − sign(μ·X) μ_i", "value", "density", width=440)
         resid.add_trace(go.Bar(x=rc, y=np.zeros_like(rc), name="samples", marker_color=plotting.PALETTE[2],
                                opacity=0.6))
         dens = np.exp(-rc ** 2 / (2 * self.sigma2)) / math.sqrt(2 * math.pi * self.sigma2)
-        resid.add_trace(go.Scatter(x=rc, y=dens, mode="lines", name="N(0, σ²) (target)", line=dict(color="black")))
-        err = plotting.base_figure("Feature errors of the Euler sampler", "Euler steps", "error", log_x=True,
+        resid.add_trace(go.Scatter(x=rc, y=dens, mode="lines", name="N(0, σ_w²) (target)", line=dict(color="black")))
+        err = plotting.base_figure("Feature errors of the Euler sampler", "Euler steps N", "error", log_x=True,
                                    log_y=True, width=440)
         err.add_trace(go.Scatter(x=[], y=[], mode="lines", name="|p̂ − p| (exact Euler)",
                                  line=dict(color=plotting.PALETTE[0], dash="dot")))
-        err.add_trace(go.Scatter(x=[], y=[], mode="lines", name="|σ̂² − σ²|/σ² (exact Euler)",
+        err.add_trace(go.Scatter(x=[], y=[], mode="lines", name="|σ̂_w² − σ_w²|/σ_w² (exact Euler)",
                                  line=dict(color=plotting.PALETTE[1], dash="dot")))
         err.add_trace(go.Scatter(x=[], y=[], mode="markers", name="simulated ± 2 SE",
                                  marker=dict(color=[plotting.PALETTE[0], plotting.PALETTE[1]], size=10),
@@ -174,7 +185,7 @@ class PhaseTransitionDashboard(Dashboard):
         p_curve, s_curve = _error_curves(kind, dilation, d, self.p, self.sigma2, self.kappa, self.CURVE_STEPS)
         numbers = {"p_hat": r["p_hat"], "p": self.p, "sigma2_hat": r["sigma2_hat"], "sigma2": self.sigma2,
                    "p_se": r["p_se"], "p_euler": ex["p_hat"], "sigma2_euler": ex["sigma2_hat"], "d": d}
-        return {"numbers": numbers, "mode_frac": counts / self.n,
+        return {"numbers": numbers, "se": {"sigma2_se": r["sigma2_se"]}, "mode_frac": counts / self.n,
                 "target_frac": pt.mode_coord_bin_probs(self.edges, d, self.p, self.sigma2),
                 "resid_density": rdens, "p_curve": p_curve, "s_curve": s_curve, "n_steps": n_steps,
                 "sim_err": [r["p_err"], r["sigma2_err"]], "sim_se": [2 * r["p_se"], 2 * r["sigma2_se"] / self.sigma2],

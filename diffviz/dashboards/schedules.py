@@ -8,7 +8,7 @@ import torch
 
 from .. import plotting
 from ..experiments import schedules as E
-from ..widgets import Dashboard, dropdown, slider
+from ..widgets import Dashboard, Row, dropdown, slider
 
 STEP_COUNTS = np.unique(np.round(np.logspace(0, math.log10(300), 24)).astype(int))
 
@@ -18,6 +18,13 @@ class SchedulesDashboard(Dashboard):
     the current (N, KL) marked, the simulated KL beside it, the chosen grid's noise levels, and the output law."""
 
     title = "Scheduling on a Gaussian source (Sun, Poor, Zhang): exact KL after N DDIM steps"
+    readout = (
+        Row("kl_exact", "KL(N(0, λ) ‖ p̂)", "exact KL of the DDIM output after N steps on the chosen grid"),
+        Row("kl_simulated", "KL̂(N(0, λ) ‖ p̂)", "the same KL estimated from the simulated samples",
+            se="kl_simulated_se"),
+        Row("kl_exact_tangent", "KL, tangent grid", "exact KL after N steps on the tangent-law grid (best for one λ)"),
+        Row("N2_times_kl", "N² · KL", "levels off at the constant of the N⁻² law as N grows"),
+    )
 
     def __init__(self, n_samples: int = 4000, **initial):
         self.n_samples = n_samples
@@ -35,9 +42,11 @@ class SchedulesDashboard(Dashboard):
 
     def make_figures(self):
         return {
-            "kl": plotting.base_figure("Exact KL(data ‖ output) vs N", "steps N", "KL", log_x=True, log_y=True),
-            "grid": plotting.base_figure("Noise levels of the grid", "i / N", "σ_i = s/m", log_y=True),
-            "law": plotting.base_figure("Output of DDIM (simulated) vs data", "x", "density"),
+            "kl": plotting.base_figure("Exact KL(N(0, λ) ‖ p̂) after N DDIM steps", "DDIM steps N", "KL (nats)",
+                                       log_x=True, log_y=True),
+            "grid": plotting.base_figure("Noise-to-signal ratio along the grid", "i / N", "s(t_i) / m(t_i)",
+                                         log_y=True),
+            "law": plotting.base_figure("Output of DDIM (simulated) vs the data N(0, λ)", "x", "density"),
         }
 
     def compute(self, values):
