@@ -38,11 +38,12 @@ test: setup
 bench: setup
 	$(PY) benchmarks/run.py
 
-## Refresh the README's dashboard pictures: the browser test's screenshots, copied to docs/img/.
+## Refresh the README's dashboard and slide pictures: the browser tests' screenshots, copied to docs/img/.
 screenshots: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py tests/test_slides.py
 	mkdir -p docs/img
 	for f in artifacts/browser/[0-9][0-9]_*[a-z].png; do cp "$$f" "docs/img/dashboard_$$(basename $$f)"; done
+	cp artifacts/browser/slides_live.png artifacts/browser/slides_static.png docs/img/
 
 clean:
 	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts slides
