@@ -210,6 +210,8 @@ def test_static_deck_draws_the_dashboard_snapshot_offline(executed, browser):
     out = executed.parent / "slides"
     SLIDES.copy_assets(out)
     deck = SLIDES.build_deck(executed, out)
+    size = deck.stat().st_size
+    assert size < 3_000_000, f"{deck.name} is {size / 1e6:.1f} MB: an inlined plotly.js left in an output?"
     errors, remote = [], []
     context, page = _page(browser, errors, remote)
     try:
@@ -239,7 +241,7 @@ def test_static_deck_draws_the_dashboard_snapshot_offline(executed, browser):
         time.sleep(1)
         page.screenshot(path=str(ARTIFACTS / "slides_static.png"))
         math = page.evaluate("() => document.querySelectorAll('.MathJax, .MathJax_Display').length")
-        report = {"deck": deck.name, "slides": total, "dashboard_slide": where, "plots": plots, "mathjax": math,
+        report = {"deck": deck.name, "bytes": size, "slides": total, "dashboard_slide": where, "plots": plots, "mathjax": math,
                   "console_errors": errors, "remote_requests": remote}
         (ARTIFACTS / "slides_static.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
         print(f"\n[slides static] {report}")
