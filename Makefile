@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8888
 
-.PHONY: setup lab notebooks student test bench screenshots clean
+.PHONY: setup lab notebooks slides student test bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
@@ -23,6 +23,18 @@ notebooks: setup
 student: setup
 	$(PY) scripts/make_student.py
 
+## Lecture mode, static: a reveal.js deck of each executed notebook in slides/ (NN_topic.slides.html, offline:
+## reveal.js, plotly.js and MathJax are copied to slides/_static/). A notebook is executed only when results/
+## lacks it or its source is newer (`make notebooks` runs them all).
+NOTEBOOK_SOURCES := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+EXECUTED := $(patsubst notebooks/%.py,results/%.ipynb,$(NOTEBOOK_SOURCES))
+
+results/%.ipynb: notebooks/%.py | setup
+	OMP_NUM_THREADS=1 $(VENV)/bin/diffviz run $< --out results
+
+slides: setup $(EXECUTED)
+	OMP_NUM_THREADS=1 $(PY) scripts/slides.py $(EXECUTED) --out slides
+
 ## The whole test suite (what .ci/run calls).
 test: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest
@@ -30,11 +42,12 @@ test: setup
 bench: setup
 	$(PY) benchmarks/run.py
 
-## Refresh the README's dashboard pictures: the browser test's screenshots, copied to docs/img/.
+## Refresh the README's dashboard and slide pictures: the browser tests' screenshots, copied to docs/img/.
 screenshots: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py tests/test_slides.py
 	mkdir -p docs/img
 	for f in artifacts/browser/[0-9][0-9]_*[a-z].png; do cp "$$f" "docs/img/dashboard_$$(basename $$f)"; done
+	cp artifacts/browser/slides_live.png artifacts/browser/slides_static.png docs/img/
 
 clean:
-	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts
+	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts slides

@@ -263,7 +263,7 @@ def test_fresh_binder_env_warms_up_and_runs_every_notebook(fresh_env, tmp_path):
     start = ["bash", BINDER / "start"]  # what Binder runs every command through
     timings = {}
 
-    # the environment: its own Python, diffviz from this checkout, the frontend extensions the dashboards need
+    # the environment: its own Python, diffviz from this checkout, the frontend extensions (dashboards, live slides)
     info = _run(start + [py, "-c", "import sys, json, torch, diffviz; print(json.dumps([sys.prefix, "
                          "diffviz.__file__, torch.__version__, torch.get_num_threads()]))"], env=env, timeout=300)
     assert info.returncode == 0, info.stdout + info.stderr
@@ -273,7 +273,7 @@ def test_fresh_binder_env_warms_up_and_runs_every_notebook(fresh_env, tmp_path):
     assert threads == 1, "binder/start must give the kernel one torch thread"
     ext = _run(start + [bin_ / "jupyter", "labextension", "list"], env=env, timeout=300)
     listing = ext.stdout + ext.stderr
-    for needed in ("@jupyter-widgets/jupyterlab-manager", "jupyterlab-plotly", "anywidget"):
+    for needed in ("@jupyter-widgets/jupyterlab-manager", "jupyterlab-plotly", "anywidget", "jupyterlab-rise"):
         assert needed in listing, f"JupyterLab extension {needed} missing in the fresh environment:\n{listing}"
 
     # postBuild's warm-up
