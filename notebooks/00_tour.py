@@ -67,7 +67,7 @@ import diffviz
 from diffviz import VE, VP, plotting, sample, schedules, theory
 from diffviz.metrics import relative_score_error
 from diffviz.record import set_path
-from diffviz.targets import Gaussian, toy
+from diffviz.targets import Gaussian, GaussianMixture, toy
 from diffviz.train import train_score
 from diffviz.workshop import exercises
 
@@ -142,6 +142,39 @@ for i, t in enumerate([0.0, 0.1, 0.3, 1.0]):
     fig.add_trace(plotting.scatter2d(xt, name=f"t = {t}", color=plotting.PALETTE[i]))
 fig
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The smallest mixture to practise on: two components in 2-D, weights $\pi_k$, means $\mu_k$ and covariances
+# $\Sigma_k$ (a number times $I$). Noising keeps it a mixture, $p_t = \sum_k \pi_k N(m\mu_k, C_k)$ with
+# $C_k = m^2\Sigma_k + s^2 I$, so its score is a weighted sum of Gaussian scores
+# ([theory §3.2](../docs/theory.md#s3-2)). `mix.score(x, t, vp)` computes it.
+
+# %% slideshow={"slide_type": "-"}
+pi_mix = torch.tensor([0.3, 0.7], dtype=torch.float64)  # weights π_k
+mu_mix = torch.tensor([[-2.0, 0.0], [1.5, 1.0]], dtype=torch.float64)  # means μ_k, one per row
+var_mix = torch.tensor([0.25, 1.0], dtype=torch.float64)  # Σ_k = var_mix[k] I
+mix = GaussianMixture(pi_mix, mu_mix, var_mix)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 00.q2 · The exact score of a two-component mixture** (write the code). Write `mixture_score(x, t)`:
+# the exact score $\nabla\ln p_t(x)$ under VP of the mixture `mix` above ($0.3\,N(\mu_1, 0.25\,I) +
+# 0.7\,N(\mu_2, I)$, $\mu_1 = (-2, 0)$, $\mu_2 = (1.5, 1)$: the tensors `pi_mix`, `mu_mix`, `var_mix`), for a
+# float64 batch `x` of shape (n, 2) and a float $t$. Use `vp.mean_scale(t)` and `vp.std(t)`, not `mix.score`.
+# `ex.q2.hint()` gives a hint (`ex.q2.hint(2)` the next), `ex.q2.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 00.q2
+### BEGIN SOLUTION
+def mixture_score(x, t):
+    m, s = float(vp.mean_scale(t)), float(vp.std(t))
+    C = m ** 2 * var_mix + s ** 2  # (2,): C_k = m² Σ_k + s² (times I)
+    diff = x[:, None, :] - m * mu_mix  # (n, 2, 2): x - m μ_k
+    d = x.shape[1]
+    log_w = torch.log(pi_mix) - 0.5 * (diff ** 2).sum(-1) / C - 0.5 * d * torch.log(C)
+    R = torch.softmax(log_w, dim=1)  # (n, 2): responsibilities R_k(x)
+    return -(R[:, :, None] * diff / C[:, None]).sum(1)
+### END SOLUTION
+ex.q2.check(mixture_score)
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Running time backwards
 # The **reverse-time SDE** $dx = [f\,x - g^2\,\nabla\log p_t(x)]\,dt + g\,d\bar W$, run from $t = T$ down to
@@ -160,6 +193,24 @@ fig
 # - **DDIM** (`"ddim"`, $\eta = 0$): predict $\hat x_0$ and $\hat z$ from the score, re-noise to $t_{i+1}$ deterministically;
 # - **predictor–corrector** (`"pc"`): an Euler–Maruyama step (predictor), then one Langevin step at $t_{i+1}$,
 #   $x \leftarrow x + e\,\nabla\log p_{t_{i+1}}(x) + \sqrt{2e}\,\xi$ (corrector; $e$ set by a signal-to-noise ratio).
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 00.q3 · One Euler–Maruyama step** (write the code). Write `em_step(x, t, t_next, score, xi)`: one
+# Euler–Maruyama step of the reverse SDE of `vp`, from time $t$ down to $t_{\text{next}} < t$, for a float64 batch
+# `x`; `score(x, t)` is the score and `xi` the step's standard normal noise $\xi$ (the shape of `x`: use it, do not
+# draw your own). `vp.f(t)` is the drift rate $f(t)$, `vp.g2(t)` is $g(t)^2$. The check runs your step on Gaussian
+# data and compares the law after 5 and 20 steps with the exact one (§5).
+# `ex.q3.hint()` gives a hint (`ex.q3.hint(2)` the next), `ex.q3.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 00.q3
+### BEGIN SOLUTION
+def em_step(x, t, t_next, score, xi):
+    h = t - t_next  # > 0: time runs backwards
+    f, g2 = float(vp.f(t)), float(vp.g2(t))
+    return x - h * (f * x - g2 * score(x, t)) + math.sqrt(g2 * h) * xi
+### END SOLUTION
+ex.q3.check(em_step)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Every sampler has one signature: `sample(score, process, x_init, grid, method)`, where a score is any
@@ -244,6 +295,22 @@ se = var_exact * (2 / n_check) ** 0.5
 pd.DataFrame({"λ": lam.tolist(), "exact variance": var_exact.tolist(),
               "simulated ± SE": [f"{v:.4f} ± {e:.4f}" for v, e in zip(var_sim.tolist(), se.tolist())]}
              ).style.format({"λ": "{:g}", "exact variance": "{:.4f}"}).hide(axis="index")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 00.q4 · Simulate 10 Euler–Maruyama steps** (statistical). The same test for Euler–Maruyama: run
+# `n_check` = 20 000 samples from $p_\infty$ through 10 Euler–Maruyama steps on the grid `g10` with the exact score
+# of `gauss`, and pass the output, shape (n, 3), as `x_em`. The check compares its variance per eigendirection with
+# the exact `theory.sampler_moments(vp, g10, lam, method="em")`, within 5 standard errors computed from your
+# sample size, and says how many SE off it is.
+# `ex.q4.hint()` gives a hint (`ex.q4.hint(2)` the next), `ex.q4.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 00.q4
+### BEGIN SOLUTION
+x_init_em = vp.prior(3).sample(n_check, generator=gen, dtype=torch.float64)
+x_em = sample(lambda x, t: gauss.score(x, t, vp), vp, x_init_em, g10, "em", generator=gen)
+### END SOLUTION
+ex.q4.check(x_em)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Take-aways

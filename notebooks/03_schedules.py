@@ -122,11 +122,48 @@ fig
 # tangent law is optimal, with constant $\frac14(\psi_0 - \psi_N)^4$ ([theory §7.3](../docs/theory.md#s7-3)).
 # The table sets $N^2\,\mathrm{KL}$ at the largest $N$ beside each grid's limit.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 03.q3 · The N⁻² constant of the tangent law** (closed form). Write `tangent_constant(lam)`: the limit
+# of $N^2\,\mathrm{KL}$ for the tangent law, $\frac14(\psi_0 - \psi_N)^4$, as a function of the eigenvalue
+# $\lambda$, for this notebook's `process` (its grids run from $t_0 = T$ to $t_N = t_{\min}$). It is checked at
+# several $\lambda$; the table below shows its value at $\lambda$ = `LAM`.
+# `ex.q3.hint()` gives a hint (`ex.q3.hint(2)` the next), `ex.q3.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 03.q3
+### BEGIN SOLUTION
+def tangent_constant(lam):
+    sigma_0, sigma_N = float(process.sigma(process.T)), float(process.sigma(process.t_min))
+    psi_0, psi_N = np.arctan(sigma_0 / np.sqrt(lam)), np.arctan(sigma_N / np.sqrt(lam))
+    return 0.25 * (psi_0 - psi_N) ** 4
+### END SOLUTION
+ex.q3.check(tangent_constant)
+
 # %% slideshow={"slide_type": "-"}
 consts = {name: E.asymptotic_constant(name, LAM, process) for name in E.GRIDS}
 n2kl = {name: STEPS[-1] ** 2 * float(curves[name][-1]) for name in E.GRIDS}
 table_n2 = pd.DataFrame({f"N² KL at N = {STEPS[-1]}": n2kl, "limit (∫ψ′² du)² / 4": consts}).rename_axis("grid")
 table_n2.style.format("{:.4f}")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 03.q4 · The tangent-law grid** (write the code). Write `tangent_grid(n, lam)`: the $N$-step
+# tangent-law grid of `process` for the eigenvalue $\lambda$, as a float64 tensor of times
+# $t_0 = T > t_1 > \dots > t_N = t_{\min}$ ($N$ steps, so $N + 1$ points), built from $\psi_i$ evenly spaced between
+# $\psi_0 = \arctan(\sigma(T)/\sqrt\lambda)$ and $\psi_N = \arctan(\sigma(t_{\min})/\sqrt\lambda)$. Use
+# `process.sigma` and `process.t_of_sigma` (σ to time), not `schedules.tangent`. It is checked at several $N$ and
+# $\lambda$.
+# `ex.q4.hint()` gives a hint (`ex.q4.hint(2)` the next), `ex.q4.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 03.q4
+### BEGIN SOLUTION
+def tangent_grid(n, lam):
+    r = lam ** 0.5
+    psi_0, psi_N = np.arctan(float(process.sigma(process.T)) / r), np.arctan(float(process.sigma(process.t_min)) / r)
+    psi = torch.linspace(psi_0, psi_N, n + 1, dtype=torch.float64)  # N steps: N + 1 points, noisiest first
+    return process.t_of_sigma(r * torch.tan(psi))
+### END SOLUTION
+ex.q4.check(tangent_grid)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Simulation agrees with the closed form
