@@ -159,12 +159,6 @@ pd.DataFrame({"value": [gb["T_star"], gb["T_star_closed"], gb["kl_star"], gb["ga
 D.gaussian_bound_figure(gb)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# The optimum moves out as the score improves: $T^* \to \infty$ as $\varepsilon \to 0$ (*derived*, closed form).
-
-# %% slideshow={"slide_type": "-"}
-D.optimal_T_figure(E.optimal_T_vs_eps(LAM), LAM)
-
-# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Exercise 01.q1 · The endpoint KL of the Gaussian toy** (closed form). Data $N(0, \lambda)$ with $\lambda = 4$,
 # VP process stopped at $T = 0.3$. Compute the endpoint term $\mathrm{KL}(p_T \,\|\, p_\infty)$ as a float
 # `kl_endpoint`, from the closed form $\tfrac12[ua - \ln(1 + ua)]$ with $u = m(T)^2$ and $a = \lambda - 1$.
@@ -178,6 +172,44 @@ u_toy, a_toy = math.exp(-B_toy), 4.0 - 1  # u = m(T)², a = λ - 1
 kl_endpoint = 0.5 * (u_toy * a_toy - math.log(1 + u_toy * a_toy))
 ### END SOLUTION
 ex.q1.check(kl_endpoint)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 01.q2 · The optimal horizon T\* in closed form** (closed form). Write `optimal_T(lam, eps2)`: the
+# optimal horizon $T^*$ of the Gaussian toy (data $N(0, \lambda)$, constant squared score error $\varepsilon^2$, VP
+# with $\beta$ from 0.1 to 20). Solve the stationary condition $a^2u^2 = \varepsilon^2(1 + ua)$ for
+# $u = m(T)^2 = e^{-B(T)}$ (the positive root), then invert $B(T) = 0.1\,T + \tfrac12(20 - 0.1)\,T^2$. The check
+# compares it with diffviz at several $(\lambda, \varepsilon^2)$, $\lambda < 1$ included.
+# `ex.q2.hint()` gives a hint (`ex.q2.hint(2)` the next), `ex.q2.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 01.q2
+### BEGIN SOLUTION
+def optimal_T(lam, eps2):
+    a = lam - 1
+    u_star = (eps2 * a + abs(a) * math.sqrt(eps2) * math.sqrt(eps2 + 4)) / (2 * a ** 2)  # the positive root
+    B_star = -math.log(u_star)  # B(T*) = -ln u*
+    return (-0.1 + math.sqrt(0.1 ** 2 + 2 * (20.0 - 0.1) * B_star)) / (20.0 - 0.1)  # solve B(T) = B*
+### END SOLUTION
+ex.q2.check(optimal_T)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 01.q3 · T\* and a better score** (predict). Before the next figure: the score improves, ε goes from
+# 0.1 to 0.05 ($\lambda = 4$). Does the optimal horizon $T^*$ move **up** or **down**? Set `prediction` to "up" or
+# "down". The check answers with the exact $T^*$ at both ε.
+# `ex.q3.hint()` gives a hint (`ex.q3.hint(2)` the next), `ex.q3.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 01.q3
+### BEGIN SOLUTION
+prediction = "up"
+### END SOLUTION
+ex.q3.check(prediction)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# The optimum moves out as the score improves: $T^* \to \infty$ as $\varepsilon \to 0$ (*derived*, closed form).
+
+# %% slideshow={"slide_type": "-"}
+D.optimal_T_figure(E.optimal_T_vs_eps(LAM), LAM)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Trained scores on a non-Gaussian target
@@ -316,6 +348,23 @@ dashboard = D.DiffusionTimeDashboard(targets=(TARGET, "gaussian"), scale=SCALE, 
                                      n_fit=DASH_N_FIT, flow_steps=DASH_FLOW_STEPS, fit_seed=SEED)
 dashboard
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 01.q4 · Find T\* on the dashboard** (dashboard task). On the dashboard set the **Gaussian** target,
+# the **prior** start and score error ε = 0.2. Move $T$ to the horizon with the smallest bound KL + G, then set
+# `answer` to the dashboard itself; within one grid step of $T^*$ counts.
+# `ex.q4.hint()` gives a hint (`ex.q4.hint(2)` the next), `ex.q4.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 01.q4
+### BEGIN SOLUTION
+bound_q4 = {}
+for T_q4 in dashboard.T_grid:  # the slider's values: read KL + G at each
+    bound_q4[T_q4] = dashboard.set(target="gaussian", init="prior", eps=0.2, T=T_q4)["bound"]
+dashboard.set(T=min(bound_q4, key=bound_q4.get))
+answer = dashboard
+### END SOLUTION
+ex.q4.check(answer)
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Take-aways
 # - Minus the ELBO bounds $\mathrm{KL}(p_{\rm data}\|\hat p)$ by an endpoint term $\mathrm{KL}(p_T\|q)$, which falls
@@ -364,6 +413,8 @@ record("long_T_n_steps", ref["n_steps"])
 for name, (kl, se) in exact.items():
     record(f"exact_score_model_kl_{name}", kl)
     record(f"exact_score_model_kl_se_{name}", se)
+T_first = min(dashboard.T_grid, key=lambda t: abs(t - 0.3))  # the dashboard's first state: exercise 01.q4 moved it
+dashboard.set(target=TARGET, init="prior", eps=0.3, T=T_first, seed=0)
 latency = []
 for change in ({"T": 0.2}, {"init": "gmm"}, {"seed": 1}, {"T": 0.3}):  # moves as a user would make them (grid values)
     dashboard.set(**change)

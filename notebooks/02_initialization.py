@@ -63,6 +63,7 @@ DASH_SAMPLES = 2000  # samples per coordinate in the dashboard (an update stays 
 FIGURES_PATH = None  # where the key figures are written (set by `diffviz run` / run_notebook)
 
 # %% slideshow={"slide_type": "skip"}
+import math
 import time
 
 import numpy as np
@@ -100,7 +101,40 @@ print(f"d = {DIM}, n = {N_SAMPLES} samples per start, learned fits on {N_FIT} sa
 # * the start $q$ the sampler actually uses: $p_\infty$, or a *learned* start $q_\phi$ fitted to samples of $x_T$
 #   (free: data plus noise).
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 02.q1 · The VE forward marginal** (write the code). Write `ve_marginal(x0, t, z)`: the VE marginal
+# $x_t = x_0 + \sigma(t) z$ with the geometric noise level $\sigma(t) = \sigma_{\min}(\sigma_{\max}/\sigma_{\min})^t$,
+# $\sigma_{\min} = 0.01$, $\sigma_{\max} = 50$ (diffviz's `VE()`). `x0` and `z` are float64 tensors of one shape,
+# `t` a float in $[0, 1]$; use the `z` you are given (no noise of your own). The check compares it with `VE()` at
+# several $t$.
+# `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 02.q1
+### BEGIN SOLUTION
+def ve_marginal(x0, t, z):
+    sigma_q1 = 0.01 * (50.0 / 0.01) ** t  # sigma(t) = sigma_min (sigma_max / sigma_min)^t
+    return x0 + sigma_q1 * z
+### END SOLUTION
+ex.q1.check(ve_marginal)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 02.q2 · Simulate x_T of the VE process** (simulate). Data $x_0 \sim N(0, 1)$ (one coordinate). Draw
+# `x_T`, 20 000 samples of the VE marginal at $t = T$, $x_T = x_0 + \sigma_T z$, as a 1-D tensor. The check
+# compares their variance with the exact $1 + \sigma_T^2$, within 5 standard errors computed from your sample
+# size.
+# `ex.q2.hint()` gives a hint (`ex.q2.hint(2)` the next), `ex.q2.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 02.q2
+### BEGIN SOLUTION
+ve_q2 = diffviz.VE()
+x0_q2 = torch.randn(20_000, generator=torch.Generator().manual_seed(SEED), dtype=torch.float64)
+x_T, _ = ve_q2.marginal(x0_q2, ve_q2.T, generator=torch.Generator().manual_seed(SEED + 1))
+### END SOLUTION
+ex.q2.check(x_T)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # With the Kullback–Leibler divergence $\mathrm{KL}(p\,\|\,q) = E_p[\ln(p/q)]$, Fassina et al. bound the error of
 # the generated law $\hat p$ by three terms ([theory §6.1](../docs/theory.md#s6-1); the structure of their bound,
 # constants not checked here), for any $\delta > 0$:
@@ -123,20 +157,21 @@ pd.DataFrame([{"σ_T": s, "r = λ/σ_T²": f"{E.GAUSS_LAM / s**2:.2e}",
               for s in SIGMA_TS]).set_index("σ_T")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# **Exercise 02.q1 · Simulate x_T of the VE process** (simulate). Data $x_0 \sim N(0, 1)$ (one coordinate). Draw
-# `x_T`, 20 000 samples of the VE marginal at $t = T$, $x_T = x_0 + \sigma_T z$, as a 1-D tensor. The check
-# compares their variance with the exact $1 + \sigma_T^2$, within 5 standard errors computed from your sample
-# size.
-# `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
+# **Exercise 02.q3 · The endpoint KL of the VE prior** (closed form). Data $N(\mu, \mathrm{diag}(\lambda))$ with
+# $\lambda = (3, 0.5)$ and $\mu = (1, 0)$. Write `ve_endpoint_kl(sigma_T)`: $\mathrm{KL}(p_T\,\|\,p_\infty)$ for the
+# VE process stopped at noise level $\sigma_T$, with $p_\infty = N(0, \sigma_T^2 I)$. The check compares it with
+# diffviz at several $\sigma_T$.
+# `ex.q3.hint()` gives a hint (`ex.q3.hint(2)` the next), `ex.q3.solution()` the solution.
 
 # %% tags=["solution"] slideshow={"slide_type": "-"}
-# exercise 02.q1
+# exercise 02.q3
 ### BEGIN SOLUTION
-ve_q1 = diffviz.VE()
-x0_q1 = torch.randn(20_000, generator=torch.Generator().manual_seed(SEED), dtype=torch.float64)
-x_T, _ = ve_q1.marginal(x0_q1, ve_q1.T, generator=torch.Generator().manual_seed(SEED + 1))
+def ve_endpoint_kl(sigma_T):
+    r_q3 = [lam_i / sigma_T ** 2 for lam_i in (3.0, 0.5)]  # r_i = λ_i / σ_T²
+    mean_term_q3 = (1.0 ** 2 + 0.0 ** 2) / (2 * sigma_T ** 2)  # |μ|² / (2 σ_T²)
+    return 0.5 * sum(r_i - math.log1p(r_i) for r_i in r_q3) + mean_term_q3
 ### END SOLUTION
-ex.q1.check(x_T)
+ex.q3.check(ve_endpoint_kl)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Heavy-tailed data and an exact sampler
