@@ -200,6 +200,40 @@ dilations = pd.DataFrame({pt.schedule_label(kind, dilation):
                           for kind, dilation in pt.SCHEDULES}, index=pd.Index(u.numpy(), name="u"))
 dilations.round(4)
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 04.q2 · The dilated schedule τ(u)** (write the code). Write `tau_dilated(u, kind, d)`: the dilated
+# schedule $\tau(u)$ with window $w = \kappa/\sqrt d$, $\kappa = 3$, for `kind` "vp" or "ve", at a float64
+# tensor `u` of clock times in $[0, 1]$ (same shape back). Dilated VP: $\tau$ runs over $[0, w]$ while
+# $u \in [0, \tfrac12]$; dilated VE: over $[1 - w, 1]$ while $u \in [\tfrac12, 1]$; linear on each half. It is
+# checked at many $u$ (including $u = \tfrac12$), both kinds, $d$ from $10^2$ to $10^6$.
+# `ex.q2.hint()` gives a hint (`ex.q2.hint(2)` the next), `ex.q2.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 04.q2
+### BEGIN SOLUTION
+kappa_q2 = 3.0  # the window is w = kappa / sqrt(d)
+
+
+def tau_dilated(u, kind, d):
+    w_q2 = kappa_q2 / math.sqrt(d)
+    tau_half = w_q2 if kind == "vp" else 1 - w_q2  # τ(1/2): VP ends its window there, VE starts its window there
+    return torch.where(u <= 0.5, 2 * tau_half * u, tau_half + (1 - tau_half) * (2 * u - 1))
+### END SOLUTION
+ex.q2.check(tau_dilated)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 04.q3 · Which interpolant keeps the mode weight?** (predict, then check). Before the sweep of §4:
+# at $d = 10^4$, with 20 **uniform** Euler steps, which interpolant's sampler recovers the mode weight
+# $p = 0.8$ within 0.05: "vp", "ve", "both" or "neither"? Set `prediction`; the check answers with the exact
+# figures. `ex.q3.hint()` gives a hint (`ex.q3.hint(2)` the next), `ex.q3.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 04.q3
+### BEGIN SOLUTION
+prediction = "ve"  # VP's first uniform step (1/20) jumps over its mode window (1/sqrt(d) = 0.01)
+### END SOLUTION
+ex.q3.check(prediction)
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. The dichotomy: features against the number of steps
 # Four schedules share the same initial noise (common random numbers). Markers: simulation ± 2 standard
@@ -223,12 +257,29 @@ ref_runs, ref_rows = {}, {"target": {"p̂ ± SE": f"{P:.3f}", "p̂, Euler exact"
                                      "σ̂_w² ± SE": f"{SIGMA2:.4f}", "σ̂_w², Euler exact": f"{SIGMA2:.4f}"}}
 for kind, dilation in pt.SCHEDULES:
     r = pt.run_gm(D_REF, N_SAMPLES, REF_STEPS, kind, dilation, P, SIGMA2, KAPPA, seed=SEED, device=device)
-    ex = pt.euler_features_exact(D_REF, REF_STEPS, kind, dilation, P, SIGMA2, KAPPA)
+    eu = pt.euler_features_exact(D_REF, REF_STEPS, kind, dilation, P, SIGMA2, KAPPA)
     ref_runs[f"{kind}_{dilation}"] = r
     ref_rows[pt.schedule_label(kind, dilation)] = {
-        "p̂ ± SE": pm(r["p_hat"], r["p_se"]), "p̂, Euler exact": f"{ex['p_hat']:.3f}",
-        "σ̂_w² ± SE": pm(r["sigma2_hat"], r["sigma2_se"], 4), "σ̂_w², Euler exact": f"{ex['sigma2_hat']:.4f}"}
+        "p̂ ± SE": pm(r["p_hat"], r["p_se"]), "p̂, Euler exact": f"{eu['p_hat']:.3f}",
+        "σ̂_w² ± SE": pm(r["sigma2_hat"], r["sigma2_se"], 4), "σ̂_w², Euler exact": f"{eu['sigma2_hat']:.4f}"}
 pd.DataFrame.from_dict(ref_rows, orient="index")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 04.q4 · Simulate p̂ of the dilated VP sampler** (statistical). Run 4000 samples of the **dilated
+# VP** sampler with 5 Euler steps at $d = 1000$ ($p = 0.8$, $\sigma_w^2 = 0.25$, $\kappa = 3$) and set
+# `in_plus` to the 0/1 indicator of $\mu\cdot X > 0$ for each sample (shape (n,)). The check compares
+# $\hat p$ = the mean of `in_plus`, with its binomial standard error $\sqrt{\hat p(1 - \hat p)/n}$, against
+# the *exact* expectation of $\hat p$ for this 5-step Euler sampler (the reduced recursion above), not against
+# $p$: 5 steps leave an Euler bias. `ex.q4.hint()` gives a hint (`ex.q4.hint(2)` the next), `ex.q4.solution()`
+# the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 04.q4
+### BEGIN SOLUTION
+run_q4 = pt.run_gm(1000, 4000, 5, "vp", "dilated", p=0.8, sigma2=0.25, kappa=3.0, seed=1, return_samples=True)
+in_plus = run_q4["x"].sum(-1) > 0  # mu . x > 0 with mu = (1, ..., 1)
+### END SOLUTION
+ex.q4.check(in_plus)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Steps needed against the dimension
@@ -284,7 +335,23 @@ dash_pt.magnetization_figure(traj)
 # $m_{CW} = \tanh(\beta_{CW} m_{CW} + h/d)$. Given the mode, each coordinate's posterior mean is
 # $E[x_{1i}|x, s] = \tanh(b\,x_i/a^2 + s\,\mathrm{atanh}\,m_{CW})$ (`CurieWeiss.posterior_interpolant`).
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# **Exercise 04.q5 · The mean-field magnetization m_CW** (closed form). Compute $m_{CW}$ for
+# $\beta_{CW} = 2$, $h = 0.7$, $d = 1000$: the largest root of $m = \tanh(\beta_{CW}\,m + h/d)$, as a float
+# `m_cw` (relative tolerance $10^{-9}$). The table below shows it, rounded.
+# `ex.q5.hint()` gives a hint (`ex.q5.hint(2)` the next), `ex.q5.solution()` the solution.
+
+# %% tags=["solution"] slideshow={"slide_type": "-"}
+# exercise 04.q5
+### BEGIN SOLUTION
+beta_q5, h_q5, d_q5 = 2.0, 0.7, 1000
+m_cw = 1.0  # from above, the fixed-point iteration decreases to the largest root
+for _ in range(200):
+    m_cw = math.tanh(beta_q5 * m_cw + h_q5 / d_q5)
+### END SOLUTION
+ex.q5.check(m_cw)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The approximation misses the enhanced fluctuations of $M$ within a mode: its sd is $\sqrt{\chi/d}$ with
 # $\chi = (1 - m_{CW}^2)/(1 - \beta_{CW}(1 - m_{CW}^2))$, not $\sqrt{(1 - m_{CW}^2)/d}$; see the sd$|M|$ column.
 # $M$ is measured on $\mathrm{sign}(X)$, the nearest spin configuration; the last column says how far the raw
@@ -296,12 +363,13 @@ cw = pt.cw_comparison(CW_D, N_SAMPLES, [("ve", "dilated", CW_STEPS), ("ve", "dil
 first = next(iter(cw["runs"].values()))
 display(pd.DataFrame({"d": [CW_D], "m_CW (mean field)": [round(cw["m_mean_field"], 4)],
                       "weight of the mode s = +1": [round(cw["p_plus"], 4)]}, index=["approximation"]))
-ex, exs = first["exact"], first["exact_sampler"]
-cw_rows = {"exact law": {"P(M>0) ± SE": f"{ex['p_pos']:.4f}", "E|M| ± SE": f"{ex['abs_m']:.4f}",
-                         "sd|M|": f"{ex['abs_m_sd']:.4f}", "mean ||X_i| − 1|": "0"},
+cw_ex, cw_exs = first["exact"], first["exact_sampler"]
+cw_rows = {"exact law": {"P(M>0) ± SE": f"{cw_ex['p_pos']:.4f}", "E|M| ± SE": f"{cw_ex['abs_m']:.4f}",
+                         "sd|M|": f"{cw_ex['abs_m_sd']:.4f}", "mean ||X_i| − 1|": "0"},
            f"exact sampler (n = {N_SAMPLES})": {
-               "P(M>0) ± SE": pm(exs["p_pos"], exs["p_pos_se"], 4), "E|M| ± SE": pm(exs["abs_m"], exs["abs_m_se"], 4),
-               "sd|M|": f"{exs['abs_m_sd']:.4f}", "mean ||X_i| − 1|": "0"}}
+               "P(M>0) ± SE": pm(cw_exs["p_pos"], cw_exs["p_pos_se"], 4),
+               "E|M| ± SE": pm(cw_exs["abs_m"], cw_exs["abs_m_se"], 4),
+               "sd|M|": f"{cw_exs['abs_m_sd']:.4f}", "mean ||X_i| − 1|": "0"}}
 for key, r in cw["runs"].items():
     kind, dilation, n_steps = key.split("/")
     s = r["sampler"]
@@ -329,11 +397,11 @@ if device.type == "cuda":
     gpu_rows = {}
     for kind, dilation in pt.SCHEDULES:
         r = pt.run_gm(D_GPU, 200, 40, kind, dilation, P, SIGMA2, KAPPA, seed=SEED, device=device)
-        ex = pt.euler_features_exact(D_GPU, 40, kind, dilation, P, SIGMA2, KAPPA)
+        eu = pt.euler_features_exact(D_GPU, 40, kind, dilation, P, SIGMA2, KAPPA)
         gpu_runs[f"{kind}_{dilation}"] = r
         gpu_rows[pt.schedule_label(kind, dilation)] = {
-            "p̂ ± SE": pm(r["p_hat"], r["p_se"]), "p̂, Euler exact": f"{ex['p_hat']:.3f}",
-            "σ̂_w² ± SE": pm(r["sigma2_hat"], r["sigma2_se"], 4), "σ̂_w², Euler exact": f"{ex['sigma2_hat']:.4f}"}
+            "p̂ ± SE": pm(r["p_hat"], r["p_se"]), "p̂, Euler exact": f"{eu['p_hat']:.3f}",
+            "σ̂_w² ± SE": pm(r["sigma2_hat"], r["sigma2_se"], 4), "σ̂_w², Euler exact": f"{eu['sigma2_hat']:.4f}"}
     display(pd.DataFrame.from_dict(gpu_rows, orient="index"))
 else:
     print("no CUDA device: skipped (set DEVICE = 'cuda' on a GPU machine)")
