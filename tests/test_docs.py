@@ -87,3 +87,11 @@ def test_phase_transition_numbers():
     assert round(e["sigma2_hat"], 3) == 0.020 and round(e["p_hat"], 3) == 0.807
     r = PT.steps_needed([10_000], "vp", "none", 0.05, 0.2, steps=[6 * 2 ** k for k in range(8)], method="exact")
     assert r["steps_needed"] == [192]  # theory §8.4
+
+
+def test_workshop_guide_lists_every_exercise():
+    from diffviz.workshop import registry
+
+    guide = (ROOT / "docs" / "workshop.md").read_text(encoding="utf-8")
+    missing = [e["id"] for e in registry() if e["id"] not in guide]
+    assert not missing, f"docs/workshop.md does not mention the exercises {missing}"

@@ -16,19 +16,3 @@ def test_tour_notebook(fast_notebook):
     # Second-order Heun beats first-order Euler at the same step count.
     assert fig["tour_exact_kl_heun_N80"] < fig["tour_exact_kl_ode-euler_N80"] / 10
 
-
-def test_tour_exercises_pass_in_the_executed_notebook(fast_notebook):
-    """Every solution cell's verdict, as the FAST run displayed it, reads passed."""
-    import nbformat
-
-    _, path = fast_notebook("00_tour")
-    nb = nbformat.read(path, as_version=4)
-    seen = []
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "solution" not in cell.get("metadata", {}).get("tags", []):
-            continue
-        ex_id = cell.source.split("\n", 1)[0].split()[-1]
-        text = "".join(o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
-        assert text.strip("'\"").startswith(f"✔ {ex_id} passed"), f"{ex_id}: {text}"
-        seen.append(ex_id)
-    assert len(seen) >= 4, seen

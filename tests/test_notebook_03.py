@@ -23,19 +23,3 @@ def test_schedules_notebook(fast_notebook):
     assert fig["multi_kl_N32_tangent_phi"] < min(others)
     assert math.isfinite(fig["dashboard_kl_exact"])
 
-
-def test_schedules_exercises_pass_in_the_executed_notebook(fast_notebook):
-    """Every solution cell's verdict, as the FAST run displayed it, reads passed."""
-    import nbformat
-
-    _, path = fast_notebook("03_schedules")
-    nb = nbformat.read(path, as_version=4)
-    seen = []
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "solution" not in cell.get("metadata", {}).get("tags", []):
-            continue
-        ex_id = cell.source.split("\n", 1)[0].split()[-1]
-        text = "".join(o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
-        assert text.strip("'\"").startswith(f"✔ {ex_id} passed"), f"{ex_id}: {text}"
-        seen.append(ex_id)
-    assert len(seen) >= 4, seen

@@ -4,7 +4,6 @@ dashboard driven from code (no browser).
 Tolerances: 5 standard errors of the recorded estimates (binomial for p_hat, sample std for sigma2_hat);
 the sigma^2 "recovered" bound states the Euler bias at the largest FAST step count (exact Euler value beside).
 """
-import json
 import math
 
 import pytest
@@ -21,20 +20,6 @@ def figs(fast_notebook):
 def _at(figs, name, n_steps):
     return figs[name][figs["pt_sweep_steps"].index(n_steps)]
 
-
-def test_exercise_solutions_pass_in_the_executed_notebook(fast_notebook):
-    """Each solution cell of the notebook, run in its place (FAST), displays a passing verdict."""
-    from diffviz.workshop import exercises
-
-    nb = json.loads(fast_notebook("04_phase_transitions")[1].read_text(encoding="utf-8"))
-    shown = {}
-    for cell in nb["cells"]:
-        if "solution" in cell["metadata"].get("tags", []):
-            text = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in cell["outputs"])
-            shown["".join(cell["source"]).split("\n", 1)[0].split()[-1]] = text
-    assert sorted(shown) == sorted(e.id for e in exercises("04")) and len(shown) >= 4
-    for ex_id, text in shown.items():
-        assert text.startswith(f"✔ {ex_id} passed"), (ex_id, text)
 
 
 def test_fast_defaults_recorded(figs):
