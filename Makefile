@@ -44,10 +44,11 @@ bench: setup
 
 ## Refresh the README's dashboard and slide pictures: the browser tests' screenshots, copied to docs/img/.
 screenshots: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py tests/test_slides.py
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py tests/test_slides.py tests/test_browser_exercises.py
 	mkdir -p docs/img
 	for f in artifacts/browser/[0-9][0-9]_*[a-z].png; do cp "$$f" "docs/img/dashboard_$$(basename $$f)"; done
 	cp artifacts/browser/slides_live.png artifacts/browser/slides_static.png docs/img/
+	cp artifacts/browser/exercise_wrong.png artifacts/browser/exercise_right.png docs/img/
 
 clean:
 	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts slides
