@@ -123,21 +123,21 @@ fig
 # The table sets $N^2\,\mathrm{KL}$ at the largest $N$ beside each grid's limit.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# **Exercise 03.q3 · The N⁻² constant of the tangent law** (closed form). Write `tangent_constant(lam)`: the limit
+# **Exercise 03.q1 · The N⁻² constant of the tangent law** (closed form). Write `tangent_constant(lam)`: the limit
 # of $N^2\,\mathrm{KL}$ for the tangent law, $\frac14(\psi_0 - \psi_N)^4$, as a function of the eigenvalue
 # $\lambda$, for this notebook's `process` (its grids run from $t_0 = T$ to $t_N = t_{\min}$). It is checked at
 # several $\lambda$; the table below shows its value at $\lambda$ = `LAM`.
-# `ex.q3.hint()` gives a hint (`ex.q3.hint(2)` the next), `ex.q3.solution()` the solution.
+# `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
 
 # %% tags=["solution"] slideshow={"slide_type": "-"}
-# exercise 03.q3
+# exercise 03.q1
 ### BEGIN SOLUTION
 def tangent_constant(lam):
     sigma_0, sigma_N = float(process.sigma(process.T)), float(process.sigma(process.t_min))
     psi_0, psi_N = np.arctan(sigma_0 / np.sqrt(lam)), np.arctan(sigma_N / np.sqrt(lam))
     return 0.25 * (psi_0 - psi_N) ** 4
 ### END SOLUTION
-ex.q3.check(tangent_constant)
+ex.q1.check(tangent_constant)
 
 # %% slideshow={"slide_type": "-"}
 consts = {name: E.asymptotic_constant(name, LAM, process) for name in E.GRIDS}
@@ -146,16 +146,16 @@ table_n2 = pd.DataFrame({f"N² KL at N = {STEPS[-1]}": n2kl, "limit (∫ψ′² 
 table_n2.style.format("{:.4f}")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# **Exercise 03.q4 · The tangent-law grid** (write the code). Write `tangent_grid(n, lam)`: the $N$-step
+# **Exercise 03.q2 · The tangent-law grid** (write the code). Write `tangent_grid(n, lam)`: the $N$-step
 # tangent-law grid of `process` for the eigenvalue $\lambda$, as a float64 tensor of times
 # $t_0 = T > t_1 > \dots > t_N = t_{\min}$ ($N$ steps, so $N + 1$ points), built from $\psi_i$ evenly spaced between
 # $\psi_0 = \arctan(\sigma(T)/\sqrt\lambda)$ and $\psi_N = \arctan(\sigma(t_{\min})/\sqrt\lambda)$. Use
 # `process.sigma` and `process.t_of_sigma` (σ to time), not `schedules.tangent`. It is checked at several $N$ and
 # $\lambda$.
-# `ex.q4.hint()` gives a hint (`ex.q4.hint(2)` the next), `ex.q4.solution()` the solution.
+# `ex.q2.hint()` gives a hint (`ex.q2.hint(2)` the next), `ex.q2.solution()` the solution.
 
 # %% tags=["solution"] slideshow={"slide_type": "-"}
-# exercise 03.q4
+# exercise 03.q2
 ### BEGIN SOLUTION
 def tangent_grid(n, lam):
     r = lam ** 0.5
@@ -163,7 +163,7 @@ def tangent_grid(n, lam):
     psi = torch.linspace(psi_0, psi_N, n + 1, dtype=torch.float64)  # N steps: N + 1 points, noisiest first
     return process.t_of_sigma(r * torch.tan(psi))
 ### END SOLUTION
-ex.q4.check(tangent_grid)
+ex.q2.check(tangent_grid)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Simulation agrees with the closed form
@@ -188,17 +188,17 @@ pd.DataFrame({"exact λ̂": [r["var_exact"] for r in sims.values()],
 # recursion, [theory §4.3](../docs/theory.md#s4-3)), from the exact $p_T$ on the uniform grid; over-dispersion in red.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# **Exercise 03.q1 · Does PF-ODE Euler under-disperse too?** (predict, then check). DDIM always under-disperses.
+# **Exercise 03.q3 · Does PF-ODE Euler under-disperse too?** (predict, then check). DDIM always under-disperses.
 # Predict, before the table below: do 5 PF-ODE Euler steps on the uniform grid, started from the exact $p_T$,
 # **over**- or **under**-disperse Gaussian data $N(0, 0.01)$? Set `prediction` to "over" or "under".
-# `ex.q1.hint()` gives a hint (`ex.q1.hint(2)` the next), `ex.q1.solution()` the solution.
+# `ex.q3.hint()` gives a hint (`ex.q3.hint(2)` the next), `ex.q3.solution()` the solution.
 
 # %% tags=["solution"] slideshow={"slide_type": "-"}
-# exercise 03.q1
+# exercise 03.q3
 ### BEGIN SOLUTION
 prediction = "over"
 ### END SOLUTION
-ex.q1.check(prediction)
+ex.q3.check(prediction)
 
 # %% slideshow={"slide_type": "-"}
 names = {"ddim": "DDIM", "ode-euler": "PF-ODE Euler", "heun": "Heun"}
@@ -253,18 +253,18 @@ dash = SchedulesDashboard(lam=LAM, n_steps=32)
 dash
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# **Exercise 03.q2 · How many DDIM steps on the uniform grid?** (dashboard task). On the dashboard of §6 set λ = 1
+# **Exercise 03.q4 · How many DDIM steps on the uniform grid?** (dashboard task). On the dashboard of §6 set λ = 1
 # and the **uniform** grid, and move N to the smallest step count whose exact KL is below 0.01. Set `answer` to
 # the dashboard itself; within one step counts.
-# `ex.q2.hint()` gives a hint (`ex.q2.hint(2)` the next), `ex.q2.solution()` the solution.
+# `ex.q4.hint()` gives a hint (`ex.q4.hint(2)` the next), `ex.q4.solution()` the solution.
 
 # %% tags=["solution"] slideshow={"slide_type": "-"}
-# exercise 03.q2
+# exercise 03.q4
 ### BEGIN SOLUTION
 dash.set(lam=1.0, schedule="uniform", n_steps=20)
 answer = dash
 ### END SOLUTION
-ex.q2.check(answer)
+ex.q4.check(answer)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Take-aways

@@ -24,7 +24,7 @@ def _euler_ratio():
 
 
 exercise(
-    id="03.q1", kind="predict", title="Does PF-ODE Euler under-disperse too?",
+    id="03.q3", kind="predict", title="Does PF-ODE Euler under-disperse too?",
     statement=f"""
     DDIM always under-disperses. Predict, before the table below: do {N_EULER} PF-ODE Euler steps on the uniform
     grid, started from the exact $p_T$, **over**- or **under**-disperse Gaussian data $N(0, {SMALL_LAM:g})$?
@@ -57,7 +57,7 @@ def _dashboard():
 
 
 exercise(
-    id="03.q2", kind="dashboard", title="How many DDIM steps on the uniform grid?",
+    id="03.q4", kind="dashboard", title="How many DDIM steps on the uniform grid?",
     statement=f"""
     On the dashboard of §6 set λ = {DASH_LAM:g} and the **uniform** grid, and move N to the smallest step count
     whose exact KL is below {DASH_KL:g}. Set `answer` to the dashboard itself; within one step counts.
@@ -73,7 +73,7 @@ exercise(
 )
 
 
-# --- 03.q3: the N⁻² constant of the tangent law, as a function of λ (§2) ----------------------------
+# --- 03.q1: the N⁻² constant of the tangent law, as a function of λ (§2) ----------------------------
 CONST_LAMS = (4.0, 0.01, 1.0, 100.0)
 
 
@@ -104,7 +104,7 @@ _LAM_NOT_SQRT = "ψ = arctan(σ/√λ): λ where √λ is due"
 _PSI_N_ZERO = "ψ_N is not 0 here: σ_N = σ(t_min) > 0"
 
 exercise(
-    id="03.q3", kind="closed-form", title="The N⁻² constant of the tangent law",
+    id="03.q1", kind="closed-form", title="The N⁻² constant of the tangent law",
     statement="""
     Write `tangent_constant(lam)`: the limit of $N^2\\,\\mathrm{KL}$ for the tangent law, $\\frac14(\\psi_0 -
     \\psi_N)^4$, as a function of the eigenvalue $\\lambda$, for this notebook's `process` (its grids run from
@@ -130,7 +130,7 @@ exercise(
 )
 
 
-# --- 03.q4: the tangent-law grid, as a function of N and λ (§2) ------------------------------------
+# --- 03.q2: the tangent-law grid, as a function of N and λ (§2) ------------------------------------
 GRID_CASES = ((4, 4.0), (16, 4.0), (7, 0.01), (32, 100.0))
 
 
@@ -166,7 +166,7 @@ _REVERSED = "the grid runs the wrong way: t_0 = T (the noisiest) first, t_N = t_
 _GRID_LAM = "σ_i = √λ tan ψ_i with ψ = arctan(σ/√λ): λ where √λ is due"
 
 exercise(
-    id="03.q4", kind="code", title="The tangent-law grid",
+    id="03.q2", kind="code", title="The tangent-law grid",
     statement="""
     Write `tangent_grid(n, lam)`: the $N$-step tangent-law grid of `process` for the eigenvalue $\\lambda$, as a
     float64 tensor of times $t_0 = T > t_1 > \\dots > t_N = t_{\\min}$ ($N$ steps, so $N + 1$ points), built from
