@@ -81,7 +81,8 @@ def _fake_outputs(nb):
     + static snapshot), a widget without a snapshot, a bookkeeping cell and papermill's parameters cell."""
     import plotly.graph_objects as go
 
-    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    code = [i for i, c in enumerate(nb.cells)  # teaching cells: on a slide, not removed
+            if c.cell_type == "code" and not set(c.metadata.get("tags", [])) & (SKIP_TAGS | {"solution"})]
     fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[3, 1, 2], name="curve")).to_plotly_json()
     nb.cells[code[-2]].outputs = [nbformat.v4.new_output(
         "display_data", data={"application/vnd.plotly.v1+json": fig, "text/plain": ["Figure()"]})]
@@ -115,9 +116,10 @@ def test_builder_drops_tagged_cells_draws_plotly_and_stays_offline(tmp_path):
     html = deck.read_text(encoding="utf-8")
 
     assert "REMOVE-MARKER" not in html and "INJECTED-MARKER" not in html, "tagged cells must not reach the deck"
-    n_slides = sum(c.metadata["slideshow"]["slide_type"] == "slide" for c in nb.cells
-                   if not set(c.metadata.get("tags", [])) & {"remove-cell", "injected-parameters"})
-    assert html.count("<section") == 2 * n_slides, "one slide (an outer and an inner <section>) per slide cell"
+    kinds = [c.metadata["slideshow"]["slide_type"] for c in nb.cells
+             if not set(c.metadata.get("tags", [])) & {"remove-cell", "injected-parameters"}]
+    assert html.count("<section") == 2 * kinds.count("slide") + kinds.count("subslide"), \
+        "a slide is an outer and an inner <section>, each subslide one more inner <section>"
     assert "colab-install" not in html and "google.colab" not in html, "the skipped Colab cell is in the deck"
     # plotly JSON drawn by the local plotly.js; the snapshot's CDN <script> dropped; widgets without one explained
     assert html.count("Plotly.newPlot") == 2 and "cdn.plot.ly" not in html
