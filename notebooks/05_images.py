@@ -31,7 +31,7 @@
 # $\mathrm{KL}(p_T\|q) + G(s_\theta, T)$, fitted starts, the probability-flow likelihood).
 #
 # **Time** — reading about 20 minutes; run with `diffviz run` on 2 CPU cores: FAST ≈ 25 s (model cache warm;
-# about 32 s cold), full ≈ FULL_TBD.
+# about 32 s cold), full ≈ 15 min.
 #
 # **Paper** — this notebook applies notebook 01's study to images. It builds on:
 # - G. Franzese, S. Rossi, L. Yang, A. Finamore, D. Rossi, M. Filippone, P. Michiardi, "How Much Is Enough? A
