@@ -18,10 +18,36 @@ def gen():
 NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 
 
+# Notebook executions and other kernels run in subprocesses this many at a time (2 cores, one thread each).
+PARALLEL = int(os.environ.get("DIFFVIZ_TEST_PARALLEL", "2"))
+
+
+def run_parallel(jobs: dict, workers: int = PARALLEL) -> dict:
+    """Run {key: (argv, subprocess.run keywords)} `workers` at a time; {key: CompletedProcess or the exception}."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(argv, kwargs):
+        try:
+            return subprocess.run([str(a) for a in argv], **kwargs)
+        except Exception as err:  # a timeout, a missing program: reported by the test that reads it
+            return err
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        futures = {key: pool.submit(one, argv, kwargs) for key, (argv, kwargs) in jobs.items()}
+    return {key: f.result() for key, f in futures.items()}
+
+
 @pytest.fixture(scope="session")
 def fast_notebook(tmp_path_factory):
-    """Execute notebooks/<name>.ipynb once per session with FAST=True; returns (figures, executed path)."""
+    """Execute notebooks/<name>.ipynb once per session with FAST=True; returns (figures, executed path).
+
+    `fast_notebook.prefetch(*names)` executes the ones not run yet, PARALLEL at a time in subprocesses (the same
+    runner and parameters); a notebook whose subprocess failed is left to `fast_notebook(name)`, which runs it
+    in-process and raises its real error.
+    """
     from diffviz.notebook_run import run_notebook
+    from diffviz.record import load_figures
 
     done = {}
     cache = tmp_path_factory.mktemp("diffviz-cache")
@@ -34,4 +60,18 @@ def fast_notebook(tmp_path_factory):
             done[name] = (figures, out / f"{name}.ipynb")
         return done[name]
 
+    def prefetch(*names):
+        import sys
+
+        code = ("import sys; from diffviz.notebook_run import run_notebook; "
+                "run_notebook(sys.argv[1], {'FAST': True}, sys.argv[2])")
+        outs = {name: tmp_path_factory.mktemp(name) for name in dict.fromkeys(names) if name not in done}
+        jobs = {name: ([sys.executable, "-c", code, os.path.join(NOTEBOOKS, f"{name}.ipynb"), out],
+                       dict(capture_output=True, text=True, timeout=900)) for name, out in outs.items()}
+        for name, res in run_parallel(jobs).items():
+            figures = outs[name] / f"{name}.figures.json"
+            if getattr(res, "returncode", None) == 0 and figures.exists():
+                done[name] = (load_figures(figures), outs[name] / f"{name}.ipynb")
+
+    run.prefetch = prefetch
     return run

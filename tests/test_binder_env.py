@@ -298,17 +298,24 @@ def test_fresh_binder_env_warms_up_and_runs_every_notebook(fresh_env, tmp_path):
     assert Path(out).parent.resolve() == bin_.resolve(), f"the kernel ran {out}, not the fresh environment's Python"
 
     # every notebook, default parameters (FAST=True), as a Binder user would run it
-    failures = []
+    # (side by side, conftest.PARALLEL at a time: each kernel uses one thread)
+    from conftest import run_parallel
+
+    jobs = {}
     for src in notebook_sources():
         ipynb, executed = tmp_path / f"{src.stem}.ipynb", tmp_path / f"{src.stem}.executed.ipynb"
         conv = _run([bin_ / "jupytext", "--to", "ipynb", "-o", ipynb, src], env=env, timeout=300)
         assert conv.returncode == 0, conv.stdout + conv.stderr
-        t = time.monotonic()
-        res = _run(start + [bin_ / "papermill", "-k", "python3", "--cwd", NOTEBOOKS, "--no-progress-bar",
-                            ipynb, executed], env=env, timeout=NOTEBOOK_S)
-        timings[src.stem] = time.monotonic() - t
-        if res.returncode != 0:
-            failures.append(f"{src.stem}: papermill exit {res.returncode}\n{(res.stdout + res.stderr)[-3000:]}")
+        jobs[src.stem] = (start + [bin_ / "papermill", "-k", "python3", "--cwd", NOTEBOOKS, "--no-progress-bar",
+                                   ipynb, executed], dict(env=env, cwd=ROOT, timeout=NOTEBOOK_S, capture_output=True, text=True))
+    t = time.monotonic()
+    failures = []
+    for stem, res in run_parallel(jobs).items():
+        if isinstance(res, Exception):
+            failures.append(f"{stem}: {res!r}")
+        elif res.returncode != 0:
+            failures.append(f"{stem}: papermill exit {res.returncode}\n{(res.stdout + res.stderr)[-3000:]}")
+    timings["all notebooks"] = time.monotonic() - t
     print("[binder env] seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     assert not failures, "notebooks failed in the fresh Binder environment:\n" + "\n\n".join(failures)
     added = sorted(set(p.name for p in cache.glob("*.pt")) - set(warmed))

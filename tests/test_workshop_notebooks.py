@@ -6,7 +6,6 @@
   one of its checks answers "not attempted".
 """
 import json
-import os
 import re
 from pathlib import Path
 
@@ -45,13 +44,28 @@ def test_every_solution_passes_in_the_executed_notebook(nb, fast_notebook):
     assert set(shown) <= set(_ids(nb)), f"verdicts of unregistered exercises: {set(shown) - set(_ids(nb))}"
 
 
-@pytest.mark.parametrize("nb", WITH_EXERCISES)
-def test_student_notebook_runs_to_the_end_not_attempted(nb, tmp_path):
-    from diffviz.notebook_run import run_notebook
+@pytest.fixture(scope="module")
+def student_runs(tmp_path_factory, fast_notebook):  # fast_notebook: the shared model cache
+    """Each student notebook executed under FAST, side by side (conftest.PARALLEL at a time): {nb: (result, path)}."""
+    import sys
 
-    student = ROOT / "notebooks" / "student" / f"{NOTEBOOKS[nb]}.ipynb"
-    os.environ.setdefault("DIFFVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    run_notebook(student, {"FAST": True}, tmp_path)
-    shown = _verdicts(tmp_path / student.name)
+    from conftest import run_parallel
+
+    code = "import sys; from diffviz.notebook_run import run_notebook; run_notebook(sys.argv[1], {'FAST': True}, sys.argv[2])"
+    jobs, paths = {}, {}
+    for nb in WITH_EXERCISES:
+        student = ROOT / "notebooks" / "student" / f"{NOTEBOOKS[nb]}.ipynb"
+        out = tmp_path_factory.mktemp(f"student-{nb}")
+        jobs[nb] = ([sys.executable, "-c", code, student, out], dict(capture_output=True, text=True, timeout=900))
+        paths[nb] = out / student.name
+    return {nb: (res, paths[nb]) for nb, res in run_parallel(jobs).items()}
+
+
+@pytest.mark.parametrize("nb", WITH_EXERCISES)
+def test_student_notebook_runs_to_the_end_not_attempted(nb, student_runs):
+    res, executed = student_runs[nb]
+    assert not isinstance(res, Exception), f"the student notebook {nb} did not finish: {res!r}"
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    shown = _verdicts(executed)
     for ex_id in _ids(nb):
         assert shown.get(ex_id) == ["not attempted"], f"{ex_id}: the student cell showed {shown.get(ex_id)}"
