@@ -1,7 +1,7 @@
 """Initial distributions nu for the reverse process: the prior, fitted ("auxiliary") models of p_T, the oracle.
 
 The reverse process starts from x_T ~ nu. The price of nu != p_T is the term KL(p_T || nu) of the bounds of
-Franzese et al. (theory.md §4) and Fassina et al. (§5). p_T has free samples: x_T = m(T) x_0 + s(T) z with x_0
+Franzese et al. (docs/theory.md §5.3) and Fassina et al. (§6.3). p_T has free samples: x_T = m(T) x_0 + s(T) z with x_0
 from the data (`forward_samples`), so nu can be fitted to them by maximum likelihood:
 
 - `StandardPrior(process, d)`: the usual N(0, prior_std^2 I) (nothing to fit).

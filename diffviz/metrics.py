@@ -5,10 +5,10 @@ Everything computes in float64 and returns Python floats (per-sample quantities:
 - KL(P || Q): `kl_knn` (samples of both; Wang, Kulkarni, Verdu 2009), `kl_to_density` (samples of P and
   log q; log p too, or a Kozachenko-Leonenko entropy estimate `entropy_knn`), `kl_histogram_1d/2d` (binned).
 - Two-sample distances: `sliced_wasserstein`, `mmd` (unbiased MMD^2).
-- Heavy tails (Fassina et al., theory.md §5): `per_coordinate_quantiles`, `quantile_table`.
-- Mode features (Aranguri et al., theory.md §7): `mode_weight`, `within_mode_variance`, `cw_features`.
+- Heavy tails (Fassina et al., docs/theory.md §6.4): `per_coordinate_quantiles`, `quantile_table`.
+- Mode features (Aranguri et al., docs/theory.md §8.3): `mode_weight`, `within_mode_variance`, `cw_features`.
 - Likelihood by the probability-flow ODE: `nll_pf_ode`, `bits_per_dim`.
-- The Franzese et al. bound for a trained score (theory.md §4): `elbo_terms`.
+- The Franzese et al. bound for a trained score (docs/theory.md §5.1): `elbo_terms`.
 """
 from __future__ import annotations
 
@@ -590,7 +590,7 @@ def _pair_se(c: torch.Tensor) -> float:
 
 def elbo_terms(score_model, process, target, *, T=None, n: int = 4096, n_t: int = 64, t_min=None, prior=None,
                generator: torch.Generator | None = None) -> dict:
-    """The two terms of Franzese et al.'s bound KL(p_data || p_theta) <= KL(p_T || nu) + G (theory.md §4).
+    """The two terms of Franzese et al.'s bound KL(p_data || p_theta) <= KL(p_T || nu) + G (docs/theory.md §5.1).
 
     kl_prior = KL(p_T || nu): Monte Carlo mean of log p_T(x_T) - log nu(x_T) over n free samples x_T when the
       target has `log_prob_t` (Gaussian, mixtures: p_T is again Gaussian / a mixture); else `kl_knn` between

@@ -6,11 +6,11 @@ self-contained (only `diffviz.processes`, `diffviz.schedules`, `diffviz.rng`); t
 experiments (trained scores, learned initializations, plots), and these functions may later call
 `diffviz.theory` / `diffviz.samplers` instead of their inline formulas.
 
-- "diffusion-time"   (Franzese et al., theory.md §4): the closed-form toy bound on a VP horizon T for data
+- "diffusion-time"   (Franzese et al., docs/theory.md §5): the closed-form toy bound on a VP horizon T for data
                      N(0, lam) and a constant score error eps2 (derived).
-- "initialization"   (Fassina et al., theory.md §5 with §3's exact recursion): KL(data || VE Euler PF-ODE
+- "initialization"   (Fassina et al., docs/theory.md §6 with §4.3's exact recursion): KL(data || VE Euler PF-ODE
                      output) for Gaussian data, started from the prior N(0, sigma_T^2) or from the exact p_T.
-- "phase-transition" (Aranguri et al., theory.md §7): a two-mode Gaussian mixture sampled with the exact
+- "phase-transition" (Aranguri et al., docs/theory.md §8): a two-mode Gaussian mixture sampled with the exact
                      posterior means along an interpolant, uniform vs dilated schedule; returns p_hat, sigma2_hat.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Example:
 
 def diffusion_time(T: float, lam: float = 4.0, eps2: float = 0.01, beta_min: float = 0.1,
                    beta_max: float = 20.0) -> dict:
-    """Toy bound on KL(data || model) for data N(0, lam), VP horizon T, score error eps2 (theory.md §4, derived).
+    """Toy bound on KL(data || model) for data N(0, lam), VP horizon T, score error eps2 (docs/theory.md §5.2, derived).
 
     bound = ½[u a - ln(1 + u a)] + ½ eps2 B(T), u = m(T)^2 = exp(-B(T)), a = lam - 1 (per dimension).
     """
@@ -61,7 +61,7 @@ def initialization(sigma_T: float, steps: int = 30, init: str = "prior", lam: fl
                    schedule: str = "uniform") -> dict:
     """KL(N(0, lam I_d) || output of the VE Euler PF-ODE with the exact score), started from `init`.
 
-    Exact per-eigenvalue recursion (theory.md §3): from t to t - h, a = 1 - h(f + ½ g^2 / v_t), V <- a^2 V,
+    Exact per-eigenvalue recursion (docs/theory.md §4.3): from t to t - h, a = 1 - h(f + ½ g^2 / v_t), V <- a^2 V,
     v_t = m^2 lam + s^2 (the PF-ODE drift f x - ½ g^2 score with score = -x / v_t). init = "prior" starts
     from N(0, sigma_T^2) (diffviz's VE prior), "exact" from p_T = N(0, lam + sigma_T^2).
     """
@@ -86,7 +86,7 @@ def phase_transition(d: int = 1000, steps: int = 30, schedule: str = "uniform", 
     """Two-mode mixture x_1 = s mu + sigma eta (P(s = +1) = p, mu = 1 vector) sampled by the interpolant PF-ODE.
 
     Euler in Aranguri's time u (noise -> data): X <- X + du tau'(u) [alpha' E[z|X] + beta' E[x_1|X]] with the
-    exact posterior means (theory.md §7): D = alpha^2 + sigma^2 beta^2, E[s|x] = tanh(h + beta mu.x / D),
+    exact posterior means (docs/theory.md §8.2): D = alpha^2 + sigma^2 beta^2, E[s|x] = tanh(h + beta mu.x / D),
     E[x_1|x] = (beta sigma^2 / D) x + (alpha^2 / D) mu E[s|x], E[z|x] = (alpha / D)(x - beta mu E[s|x]).
     Returns p_hat = P(mu.X > 0) (target p) and sigma2_hat = mean |X - sign(mu.X) mu|^2 / d (target sigma2).
     """

@@ -3,7 +3,7 @@
 Everything is float64. Data N(mu, Sigma) is described in the eigenbasis of Sigma: `eigvals` lambda_i > 0 and
 `mean` mu_i = u_i . mu (the data mean along eigenvector u_i). With the exact score every sampler step is an
 affine map per eigendirection, x' = a x + b + sqrt(q) xi, so the output law is Gaussian and its mean and
-variance follow an exact recursion (theory.md section 3). Labels as in theory.md: (standard), (paper), (derived).
+variance follow an exact recursion (docs/theory.md §4.3). Labels as in docs/theory.md: (standard), (paper), (derived).
 
 Sections:
 - Gaussian KL divergences: `kl_gaussian`, `kl_gaussian_diag`, `gaussian_eigenbasis`.
@@ -248,7 +248,7 @@ def endpoint_kl_ve_leading(eigvals, sigma_T, mean=None) -> float:
 
 
 # ------------------------------------------------------------------------------------------------
-# exact laws of discretized samplers on Gaussian data (standard; theory.md section 3)
+# exact laws of discretized samplers on Gaussian data (standard; docs/theory.md §4.3)
 # ------------------------------------------------------------------------------------------------
 def _coefficients(process, ts: torch.Tensor, lam: torch.Tensor, mu: torch.Tensor) -> dict:
     """m, s, f, g2 at times ts (n,) and the score as c1 x + c0 per eigendirection, shapes (n, k)."""

@@ -169,3 +169,16 @@ def test_ipynb_pairs_carry_the_slide_metadata():
         nb = json.loads(src.with_suffix(".ipynb").read_text(encoding="utf-8"))
         kinds = [c.get("metadata", {}).get("slideshow", {}).get("slide_type") for c in nb["cells"]]
         assert kinds.count("slide") >= 3, f"{src.stem}.ipynb has no slide metadata: regenerate it with jupytext"
+
+
+def test_package_docstrings_cite_existing_theory_sections():
+    anchors = {number for number in _theory_anchors().values()}
+    cited = 0
+    for path in sorted((ROOT / "diffviz").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"(?<!docs/)theory\.md", text), f"{path.name}: cite docs/theory.md by its path"
+        for m in re.finditer(r"docs/theory\.md (?:section |§)(\d+(?:\.\d+)?)((?:,? (?:and |with )?§\d+(?:\.\d+)?)*)", text):
+            for number in [m.group(1)] + re.findall(r"§(\d+(?:\.\d+)?)", m.group(2)):
+                assert number in anchors, f"{path.relative_to(ROOT)} cites docs/theory.md §{number}, which does not exist"
+                cited += 1
+    assert cited >= 10

@@ -221,14 +221,7 @@ def test_function_grid_off_by_one_and_shape():
     assert v.mistake == "raises" and "IndexError" in v.message
 
 
-def _em_step(x, t, t_next, score, xi, *, half=1.0, sign=1.0, noise="std", at_next=False):
-    vp = VP()
-    s = t_next if at_next else t
-    h = t - t_next
-    f, g2 = float(vp.f(s)), float(vp.g2(s))
-    drift = f * x - half * sign * g2 * score(x, s)
-    q = {"std": math.sqrt(g2 * h), "var": g2 * h, "zero": 0.0}[noise]
-    return x - h * drift + q * xi
+from diffviz.workshop.nb00 import _em_step  # noqa: E402  (a VP Euler–Maruyama step, or one of its slips)
 
 
 def test_sampler_step_em_passes_any_correct_form_and_names_slips():

@@ -1,4 +1,4 @@
-"""Gaussian data N(mu, Sigma) and its noised law p_t = N(m mu, C_t), C_t = m^2 Sigma + s^2 I (theory.md §2).
+"""Gaussian data N(mu, Sigma) and its noised law p_t = N(m mu, C_t), C_t = m^2 Sigma + s^2 I (docs/theory.md §3.1).
 
 Three covariance kinds: a scalar (isotropic, never builds a d x d matrix, fine at d = 10^6), a (d,)
 diagonal, or a full (d, d) symmetric positive definite matrix (stored by its eigendecomposition

@@ -1,4 +1,4 @@
-"""Gaussian mixtures sum_k pi_k N(mu_k, Sigma_k) with the exact noised score (theory.md §2).
+"""Gaussian mixtures sum_k pi_k N(mu_k, Sigma_k) with the exact noised score (docs/theory.md §3.2).
 
 p_t = sum_k pi_k N(m mu_k, C_k), C_k = m^2 Sigma_k + s^2 I, and
 score(x) = sum_k w_k(x) [-C_k^{-1} (x - m mu_k)],  w = softmax_k(log pi_k + log N(x; m mu_k, C_k)),

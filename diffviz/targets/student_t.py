@@ -1,4 +1,4 @@
-"""I.i.d. Student-t coordinates, the heavy-tailed data of Fassina et al. (theory.md §2 and §5).
+"""I.i.d. Student-t coordinates, the heavy-tailed data of Fassina et al. (docs/theory.md §3.3 and §6.2).
 
 Each coordinate is x = scale sqrt(W) G with G ~ N(0, 1) and W ~ InvGamma(df/2, df/2), so the noised law
 is a scale mixture too: p_t(x) = E_W N(x; 0, m^2 scale^2 W + s^2) per coordinate, and the score is
@@ -8,7 +8,7 @@ accurate for these smooth, doubly-exponentially decaying integrands), on a range
 bulk and, for far-out x, the point where v ~ x^2 (where the mass of the integrand moves). All in log
 space (logsumexp over nodes), float64. This stays accurate for s -> 0 (Student-t score
 -(df+1) x/(df scale^2 + x^2)) and for large s (-x/(s^2 + m^2 var)), unlike Gauss-Hermite in z.
-df <= 2 is allowed (infinite variance; theory.md §5 uses df = 1.5).
+df <= 2 is allowed (infinite variance; docs/theory.md §6.2 uses df = 1.5).
 
 Sampling: torch has no Gamma sampler that takes a torch.Generator, so W comes from a Marsaglia-Tsang
 Gamma sampler written with the generator (exact rejection method, runs on the generator's device).

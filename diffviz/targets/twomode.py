@@ -1,4 +1,4 @@
-"""The two-mode Gaussian mixture of Aranguri, Biroli, Mezard, Vanden-Eijnden (arXiv 2501.00988), theory.md §7.
+"""The two-mode Gaussian mixture of Aranguri, Biroli, Mezard, Vanden-Eijnden (arXiv 2501.00988), docs/theory.md §8.2.
 
 x_1 = s mu + sigma eta, s = +1 with probability p and -1 otherwise, eta ~ N(0, I_d), mu = (1, ..., 1),
 so |mu|^2 = d. Every formula goes through the two scalars mu.x = sum_i x_i and |x|^2, so nothing of size
@@ -89,7 +89,7 @@ class TwoModeMixture(Target):
         return torch.tanh(self.h + (beta / D) * sum_x), D
 
     def posterior_interpolant(self, x, tau, interp):
-        """(E[z|x], E[x_1|x]) for x = alpha(tau) z + beta(tau) x_1 (theory.md §7), each like x.
+        """(E[z|x], E[x_1|x]) for x = alpha(tau) z + beta(tau) x_1 (docs/theory.md §8.2), each like x.
 
         `interp` is anything with `alpha(tau)` and `beta(tau)`, e.g. `diffviz.Interpolant`; tau is a float or a
         tensor of shape (n,). Both means stay finite at tau = 0 (pure noise) and tau = 1 (data).
@@ -171,7 +171,7 @@ class TwoModeMixture(Target):
         coef = (-1.0 / D).expand(lead)[..., None].to(x.dtype)
         return coef, shift
 
-    # --- features (theory.md §7) -------------------------------------------------------------------------------
+    # --- features (docs/theory.md §8.3)-------------------------------------------------------------------------------
     @staticmethod
     def mode_weight(x: torch.Tensor) -> float:
         """High-level feature p_hat = fraction of samples with mu.x / d > 0 (target p); x of shape (n, d)."""
