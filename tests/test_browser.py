@@ -542,15 +542,21 @@ def _label(control) -> str:
     return lab.first.inner_text().strip() if lab.count() else "?"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_dashboard_in_browser(name, lab, browser):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport=VIEWPORT)
+def open_page(browser, viewport=None):
+    """A fresh context and page (60 s default timeout) that collects console errors: (context, page, errors)."""
+    context = browser.new_context(viewport=viewport or VIEWPORT)
     context.set_default_timeout(60_000)
     page = context.new_page()
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: console_errors.append(f"pageerror: {e}"))
+    return context, page, console_errors
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dashboard_in_browser(name, lab, browser):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context, page, console_errors = open_page(browser)
     log_start = lab.log_size()
     nb = Notebook(page, name)
     report = {"notebook": name}

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ has no __init__.py: import the sibling module
-from test_browser import ARTIFACTS, ROOT, Notebook, browser, lab  # noqa: E402,F401  (fixtures used by name)
+from test_browser import ARTIFACTS, ROOT, Notebook, browser, lab, open_page  # noqa: E402,F401  (fixtures used by name)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -171,12 +171,7 @@ class ExerciseCell:
 def test_student_exercise_wrong_then_right(lab, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     expected = _expected_values()
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    console_errors: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: console_errors.append(f"pageerror: {e}"))
+    context, page, console_errors = open_page(browser, VIEWPORT)
     nb = Notebook(page, NOTEBOOK)
     report: dict = {"notebook": f"notebooks/{NOTEBOOK}.ipynb", "exercise": EXERCISE}
     t0 = time.monotonic()
