@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8888
 
-.PHONY: setup lab notebooks slides student test bench screenshots clean
+.PHONY: setup lab notebooks slides site student test bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
@@ -35,6 +35,13 @@ results/%.ipynb: notebooks/%.py | setup
 slides: setup $(EXECUTED)
 	OMP_NUM_THREADS=1 $(PY) scripts/slides.py $(EXECUTED) --out slides
 
+## The course site: the executed notebooks (FAST=True, two at a time; only those missing or older than their source)
+## and docs/ as a static Sphinx site in site/, built offline; a cell error, stderr output or Sphinx warning fails it.
+## Open site/index.html, or publish the folder on any static host (README: "The course site").
+site: setup
+	$(MAKE) -j2 $(EXECUTED)
+	OMP_NUM_THREADS=1 $(PY) scripts/site.py $(EXECUTED) --out site
+
 ## The whole test suite (what .ci/run calls).
 test: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest
@@ -44,11 +51,12 @@ bench: setup
 
 ## Refresh the README's dashboard and slide pictures: the browser tests' screenshots, copied to docs/img/.
 screenshots: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py tests/test_slides.py tests/test_browser_exercises.py
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/test_browser.py tests/test_slides.py tests/test_browser_exercises.py tests/test_site.py
 	mkdir -p docs/img
 	for f in artifacts/browser/[0-9][0-9]_*[a-z].png; do cp "$$f" "docs/img/dashboard_$$(basename $$f)"; done
 	cp artifacts/browser/slides_live.png artifacts/browser/slides_static.png docs/img/
 	cp artifacts/browser/exercise_wrong.png artifacts/browser/exercise_right.png docs/img/
+	cp artifacts/browser/site_index.png artifacts/browser/site_notebook.png docs/img/
 
 clean:
-	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts slides
+	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts slides site build/site-src build/site-doctrees
