@@ -59,4 +59,4 @@ screenshots: setup
 	cp artifacts/browser/site_index.png artifacts/browser/site_notebook.png docs/img/
 
 clean:
-	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts slides site build/site-src build/site-doctrees
+	rm -rf $(VENV) $(VENV).constraints.txt .pytest_cache results artifacts slides site build/site-src build/site-doctrees build/site-html build/jupyter_execute

@@ -174,18 +174,27 @@ def build(executed, out, *, src=None, repository: str | None = None, branch: str
     stage(executed, src, repository=repository, branch=branch)
     env = dict(os.environ, DIFFVIZ_SITE_REPOSITORY=repository, DIFFVIZ_SITE_BRANCH=branch,
                DIFFVIZ_SITE_PACKAGE_ROOT=str(ROOT), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore::DeprecationWarning")
+    # Sphinx writes into a work folder beside the sources (MyST-NB puts its jupyter_execute/ beside that folder);
+    # `out` is replaced only by a complete, checked site, so a failed build leaves the last good one in place
+    html = src.parent / "site-html"
+    if html.exists():
+        shutil.rmtree(html)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-E", "-a", "-j", str(jobs),
-           "-d", str(src.parent / "site-doctrees"), str(src), str(out)]
+           "-d", str(src.parent / "site-doctrees"), str(src), str(html)]
     if quiet:
         cmd.insert(3, "-q")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SiteError(f"sphinx-build failed (exit {proc.returncode}): a warning is an error here.\n"
                         f"{proc.stdout[-4000:]}{proc.stderr[-8000:]}")
-    copy_assets(out)
-    bad = remote_pages(out)
+    copy_assets(html)
+    bad = remote_pages(html)
     if bad:
         raise SiteError(f"pages load files from another host (the site must work offline): {bad}")
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(html), str(out))
     return out / "index.html"
 
 

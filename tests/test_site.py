@@ -143,9 +143,17 @@ def test_a_broken_link_fails_the_build(tmp_path, monkeypatch):
     nbformat.write(nb, path)
     with pytest.raises(SITE.SiteError, match="no_such_page"):
         SITE.build([path], tmp_path / "site", src=tmp_path / "src")
+    assert not (tmp_path / "site").exists(), "a failed build must not leave a site behind"
     # the same site without the broken link builds: the failure above is the link's, not the setup's
     (template / "index.md").write_text(index.replace("[missing](docs/no_such_page.md)", "home"), encoding="utf-8")
-    assert SITE.build([path], tmp_path / "site", src=tmp_path / "src").is_file()
+    index = SITE.build([path], tmp_path / "site", src=tmp_path / "src")
+    assert index.is_file() and (tmp_path / "site" / "_static" / "plotly.min.js").is_file()
+    # a later failed build leaves that site as it was
+    (template / "index.md").write_text("# Home\n\n[missing](docs/gone.md)\n\n```{toctree}\nnotebooks/09_bad\n"
+                                       "docs/theory\n```\n", encoding="utf-8")
+    with pytest.raises(SITE.SiteError, match="gone"):
+        SITE.build([path], tmp_path / "site", src=tmp_path / "src")
+    assert index.is_file(), "the last good site was removed by a failed build"
 
 
 # --- the whole site ------------------------------------------------------------------------------------------------
