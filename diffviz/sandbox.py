@@ -76,10 +76,10 @@ FIELDS = {
     "sigma_T": ("float", (0.5, 200.0)),
     "schedule": ("choice", SCHEDULES),
     "sampler": ("choice", tuple(SAMPLERS)),
-    "n_steps": ("int", (1, 500)),
+    "n_steps": ("int", (1, 200)),
     "start": ("choice", tuple(STARTS)),
-    "eps": ("float", (0.0, 5.0)),
-    "seed": ("int", (0, 10 ** 6)),
+    "eps": ("float", (0.0, 2.0)),
+    "seed": ("int", (0, 99)),
     "n_samples": ("int", (100, 20000)),
 }
 
@@ -284,7 +284,7 @@ def check_scenario(data) -> dict:
         raise _bad("beads", f"a list of at most {MAX_BEADS} [x, y, weight] triples with x, y in [-{VIEW:g}, "
                             f"{VIEW:g}] and weight in (0, 1e6]", b if len(str(b)) < 200 else str(b)[:200] + "...")
     if out["data"] == "drawn" and not b:
-        raise _bad("beads", "non-empty when data is 'drawn'", b)
+        raise _bad("beads", "non-empty when data is 'drawn' (click on the plot to add a bead, or pick a toy)", b)
     out["beads"] = [[float(c) for c in p] for p in b]
     return {k: out[k] for k in DEFAULTS}
 
