@@ -12,8 +12,8 @@ the dashboard's "copy as code" prints a few lines that call the same function, s
 Score: the exact noised score of the target plus a constant error, s_θ(x, t) = ∇log p_t(x) + ε e,
 e = (1, 1)/√2, so |s_θ - ∇log p_t| = ε at every (x, t) (the ε of notebook 1, docs/notation.md).
 Numbers (`run(...)["numbers"]`):
-- kl_start = KL(p_T ‖ ν): exact for the oracle start (0) and for a Gaussian p_T against a Gaussian ν (closed
-  form); otherwise Monte Carlo over x ~ p_T, mean of log p_T(x) - log ν(x) ± its standard error;
+- kl_start = KL(p_T ‖ q): exact for the oracle start (0) and for a Gaussian p_T against a Gaussian q (closed
+  form); otherwise Monte Carlo over x ~ p_T, mean of log p_T(x) - log q(x) ± its standard error;
 - kl_samples = KL(p̂ ‖ p_data) of the sampler's output p̂: the cross-entropy -mean log p_data(x̂) minus the
   Kozachenko–Leonenko entropy estimate (k nearest neighbours), ± a standard error that treats the per-sample
   terms as independent (`kl_to_data`);
@@ -140,7 +140,7 @@ def _gaussian(target):
 
 
 def make_start(start: str, target, process, *, n_fit: int = 2000, generator=None):
-    """The start ν of the reverse process: prior p_∞, a Gaussian or an 8-component GMM fitted by maximum
+    """The start q of the reverse process: prior p_∞, a Gaussian or an 8-component GMM fitted by maximum
     likelihood to n_fit free samples of p_T, or the oracle p_T itself."""
     start = check_choice("start", start, STARTS)
     if start == "prior":
@@ -170,8 +170,8 @@ class ErrorScore:
 
 
 def kl_start(target, process, nu, *, n: int = 4000, generator=None) -> tuple[float, float, bool]:
-    """KL(p_T ‖ ν) as (value, standard error, exact?): 0 for the oracle; the Gaussian closed form when p_T and ν
-    are Gaussian; else Monte Carlo mean of log p_T(x) - log ν(x) over n draws x ~ p_T."""
+    """KL(p_T ‖ q) as (value, standard error, exact?): 0 for the oracle; the Gaussian closed form when p_T and q
+    are Gaussian; else Monte Carlo mean of log p_T(x) - log q(x) over n draws x ~ p_T."""
     from . import theory
 
     if isinstance(nu, inits.OracleInit):
@@ -210,12 +210,12 @@ def kl_to_data(x, log_p, *, k: int = 5) -> tuple[float, float]:
 
 def run(target, process, grid, *, sampler: str = "heun", start: str = "prior", eps: float = 0.0,
         n_samples: int = 2000, seed: int = 0, n_paths: int = 8) -> dict:
-    """Run one scenario: draw n_samples from the start ν, run `sampler` on `grid` with s_θ = ∇log p_t + ε e.
+    """Run one scenario: draw n_samples from the start q, run `sampler` on `grid` with s_θ = ∇log p_t + ε e.
 
     Returns {"numbers": {...} (see the module docstring), "se": {}, "samples": (n, 2) float64,
-    "paths": (N + 1, n_paths, 2) states of the first particles at every grid time, "times": (N + 1,), "nu": ν}.
-    One generator seeded with `seed` draws, in order: the fit of ν, ν's samples, the sampler's noise, the Monte
-    Carlo of KL(p_T ‖ ν).
+    "paths": (N + 1, n_paths, 2) states of the first particles at every grid time, "times": (N + 1,), "nu": q}.
+    One generator seeded with `seed` draws, in order: the fit of q, q's samples, the sampler's noise, the Monte
+    Carlo of KL(p_T ‖ q).
     """
     check_choice("sampler", sampler, SAMPLERS)
     n = check_int("n_samples", n_samples, 10)

@@ -81,7 +81,7 @@ def table(results: dict) -> pd.DataFrame:
     rows = {}
     for name, n in results.items():
         rows[name] = {
-            "KL(p_T ‖ ν)": f"{n['kl_start']:.4f}" + ("" if n["kl_start_exact"] else f" ± {n['kl_start_se']:.4f}"),
+            "KL(p_T ‖ q)": f"{n['kl_start']:.4f}" + ("" if n["kl_start_exact"] else f" ± {n['kl_start_se']:.4f}"),
             "exact?": "exact" if n["kl_start_exact"] else "Monte Carlo",
             "KL(p̂ ‖ p_data)": f"{n['kl_samples']:.3f} ± {n['kl_samples_se']:.3f}",
             "score evaluations": n["nfe"],
@@ -110,9 +110,9 @@ fig
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. One scenario end to end
 # A **scenario** fixes six things: the target, the process (VP, sub-VP or VE, with its horizon T or σ_T), the
-# time grid $t_0 = T > \dots > t_N$, the sampler, the start ν (the law of $x_T$ the sampler starts from) and the
+# time grid $t_0 = T > \dots > t_N$, the sampler, the start q (the law of $x_T$ the sampler starts from) and the
 # score $s_\theta(x, t) = \nabla_x\log p_t(x) + \varepsilon e$: the exact score plus a constant error of size
-# ε in the direction $e = (1, 1)/\sqrt2$. `sandbox.run` draws from ν, runs the sampler and returns the numbers.
+# ε in the direction $e = (1, 1)/\sqrt2$. `sandbox.run` draws from q, runs the sampler and returns the numbers.
 
 # %% slideshow={"slide_type": "-"}
 process = VP(T=1.0)
@@ -122,8 +122,8 @@ table({"VP, Heun, prior start": result["numbers"]})
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # The three numbers, and which kind each is:
-# - **KL(p_T ‖ ν)**: what the start costs. It is 0 for the *oracle* start ν = p_T; it is a closed form (exact)
-#   when p_T and ν are both Gaussian (one bead, [theory §4.1](../docs/theory.md#s4-1)); otherwise a Monte Carlo
+# - **KL(p_T ‖ q)**: what the start costs. It is 0 for the *oracle* start q = p_T; it is a closed form (exact)
+#   when p_T and q are both Gaussian (one bead, [theory §4.1](../docs/theory.md#s4-1)); otherwise a Monte Carlo
 #   mean of $\log p_T(x) - \log\nu(x)$ over $x \sim p_T$, ± its standard error
 #   ([theory §9.1](../docs/theory.md#s9-1)).
 # - **KL(p̂ ‖ p_data)**: how far the samples' law p̂ is from the data. We know $\log p_{\rm data}$ exactly but not
@@ -192,7 +192,7 @@ print(scenario_file.read_text(encoding="utf-8"))
 #   sampled with no learning error at all, and ε adds a controlled one.
 # - A scenario is six choices (target, process, grid, sampler, start, score); `sandbox.run` turns them into
 #   numbers, and the dashboard's code button prints that call.
-# - KL(p_T ‖ ν) is exact for the oracle and for Gaussian pairs, otherwise a Monte Carlo mean ± standard error;
+# - KL(p_T ‖ q) is exact for the oracle and for Gaussian pairs, otherwise a Monte Carlo mean ± standard error;
 #   the samples' KL to the data is always an estimate.
 # - A short horizon makes the start matter; few steps make the grid and the sampler matter; a constant score
 #   error moves the samples along its direction.
@@ -221,4 +221,4 @@ with contextlib.redirect_stdout(io.StringIO()):
 record("dashboard_code_matches", ns["result"]["numbers"] == sandbox.run_scenario(dash.scenario)["numbers"])
 record("dashboard_loaded_matches", sandbox.load_scenario(scenario_file) == dash.scenario)
 # NBVAL_CHECK_OUTPUT
-print(f"oracle start: KL(p_T ‖ ν) = {starts['oracle']['kl_start']:g}; dashboard beads: {dash.numbers['n_beads']}")
+print(f"oracle start: KL(p_T ‖ q) = {starts['oracle']['kl_start']:g}; dashboard beads: {dash.numbers['n_beads']}")

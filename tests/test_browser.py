@@ -675,3 +675,69 @@ def test_dashboard_in_browser(name, lab, browser):
         print(f"  harmless stderr ({len(nb.stderr_seen)} messages), first: {nb.stderr_seen[0][:200]!r}")
     if console_errors:
         print(f"  browser console errors (not widget failures): {console_errors[:3]}")
+
+
+# --- the sandbox: real mouse clicks on the plot ------------------------------------------------------------------
+# Pixel position of a data point (x, y) of a plotly figure: its plot area (the `.nsewdrag` rectangle) plus the axes'
+# linear-to-pixel maps, as plotly.js itself computes them.
+DATA_TO_PAGE_JS = """(gd, xy) => {
+  const fl = gd._fullLayout, r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+  return {x: r.left + fl.xaxis.l2p(xy[0]), y: r.top + fl.yaxis.l2p(xy[1])};
+}"""
+SANDBOX = "06_sandbox"
+
+
+@pytest.mark.skipif(SANDBOX not in NAMES, reason="notebook 06 is not among the browser notebooks")
+def test_sandbox_clicks_in_browser(lab, browser):
+    """Two clicks on empty spots of the sandbox's data plot each add a bead: the read-out's bead count goes up, the
+    samples move, the numbers change; a third click on the new bead removes it. Screenshot: 06_sandbox-clicks.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context, page, console_errors = open_page(browser)
+    nb = Notebook(page, SANDBOX)
+    report = {"notebook": SANDBOX, "clicks": []}
+    try:
+        nb.open(lab)
+        nb.run_all()
+        nb.check_errors("after running all cells")
+        dash = nb.dashboards()[0]
+        dash.scroll_into_view_if_needed()
+        snap = nb.wait_rendered(dash)
+        plot = dash.locator(".js-plotly-plot").first  # the data plot (the first figure)
+        plot.scroll_into_view_if_needed()
+        for where, want in [((2.6, 2.6), +1), ((-2.6, 2.8), +1), ((2.6, 2.6), -1)]:
+            before = snap
+            pos = plot.evaluate(DATA_TO_PAGE_JS, list(where))
+            page.mouse.move(pos["x"], pos["y"])
+            time.sleep(0.3)  # let plotly register the hover: a click reports the hovered point
+            page.mouse.click(pos["x"], pos["y"])
+            snap = nb.wait_changed(dash, before)
+            nb.check_errors(f"after a click at {where}")
+            assert snap is not None, f"a click at {where} changed nothing: {_brief(before)}"
+            _check_legends(SANDBOX, snap, f"after a click at {where}")
+            n0, n1 = before["numbers"].get("n_beads"), snap["numbers"].get("n_beads")
+            assert n1 == n0 + want, f"click at {where}: beads {n0} -> {n1}, expected {want:+d}"
+            changed = _numbers_changed(before, snap)
+            assert "kl_samples" in changed and "mean_along_e" in changed, changed
+            figs = _plots_changed(before, snap)
+            assert 0 in figs, "the samples did not move"
+            report["clicks"].append({"at": where, "beads": [n0, n1], "numbers_changed": changed, "figures_changed": figs})
+            if len(report["clicks"]) == 2:  # two beads added: the picture for the README
+                time.sleep(0.5)
+                dash.screenshot(path=str(ARTIFACTS / f"{SANDBOX}-clicks.png"))
+        assert not snap["status"].lstrip().startswith("⚠"), snap["status"]
+        widget_console = [c for c in console_errors if any(p in c for p in WIDGET_FAILURES)]
+        assert not widget_console, f"widget errors in the browser console: {widget_console[:5]}"
+    except BaseException:
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"{SANDBOX}-clicks-FAILED.png"), full_page=True)
+        except Exception:
+            pass
+        raise
+    finally:
+        report["console_errors"] = console_errors[:50]
+        (ARTIFACTS / f"{SANDBOX}-clicks.json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+        try:
+            context.close()
+        finally:
+            lab.shutdown_sessions()
+    print(f"\n[{SANDBOX}] clicks: {report['clicks']}")

@@ -29,7 +29,7 @@ def test_defaults_readout_and_snapshot(dash):
     cells = _cells(dash.readout_html())
     assert set(cells) == set(dash.numbers)
     text = re.sub(r"<[^>]+>", "", dash.readout_html())
-    assert "KL(pT ‖ ν)" in text and "(Monte Carlo)" in text and "(estimated)" in text and " ± " in text
+    assert "KL(pT ‖ q)" in text and "(Monte Carlo)" in text and "(estimated)" in text and " ± " in text
     assert dash.numbers == {**S.run_scenario(dash.scenario)["numbers"], "kl_samples_exact": False}
     bundle = dash._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle

@@ -6,7 +6,7 @@ pytestmark = pytest.mark.notebook
 
 def test_sandbox_notebook(fast_notebook):
     fig, _ = fast_notebook("06_sandbox")
-    # The oracle start is p_T itself: KL(p_T ‖ ν) = 0 exactly; the other starts are Monte Carlo estimates with an SE.
+    # The oracle start is p_T itself: KL(p_T ‖ q) = 0 exactly; the other starts are Monte Carlo estimates with an SE.
     assert fig["short_kl_start_oracle"] == 0.0 and fig["short_kl_start_exact_oracle"] is True
     for k in ("prior", "gaussian", "gmm"):
         assert fig[f"short_kl_start_exact_{k}"] is False and fig[f"short_kl_start_se_{k}"] > 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -27,7 +28,7 @@ from ..widgets import Dashboard, Row, _ipw, dropdown, fill_batch_edits, slider
 HELP = ("Click on the left plot: in mode “add / remove” a click adds a Gaussian bead there and a click on a bead "
         "removes it; in mode “select” a click on a bead selects it (red) and the weight slider sets its weight. "
         "The width slider sets every bead's width w. Pick a toy or a Student-t to start from; “clear” empties the "
-        "plot. Dots: the sampler's output p̂; lines: a few trajectories from the start ν (circles) to t_min.")
+        "plot. Dots: the sampler's output p̂; lines: a few trajectories from the start q (circles) to t_min.")
 GRID_N = 61  # density grid points per axis on [-VIEW, VIEW]
 SAMPLER_OPTIONS = {"Euler–Maruyama (SDE)": "em", "Euler (PF-ODE)": "ode-euler", "Heun (PF-ODE)": "heun",
                    "DDIM": "ddim", "predictor–corrector": "pc"}
@@ -37,8 +38,8 @@ VIEW_ONLY = ("mode", "weight", "t_frac")  # controls that never change the sampl
 
 
 class SandboxDashboard(Dashboard):
-    """Controls: click mode, bead width and the selected bead's weight, data, ν, process, T / σ_T, schedule,
-    sampler, steps N, start ν, score error ε, seed, and the time t of the marginal plot (as a fraction of T).
+    """Controls: click mode, bead width and the selected bead's weight, data, Student-t ν, process, T / σ_T, schedule,
+    sampler, steps N, start q, score error ε, seed, and the time t of the marginal plot (as a fraction of T).
 
     Figures: "data" (the data's density contours, the samples p̂, trajectories, the beads; clickable) and
     "marginal" (the exact noised density p_t at the time slider, with the tracked particles at the nearest
@@ -48,7 +49,7 @@ class SandboxDashboard(Dashboard):
     title = "Sandbox: your data, every knob, exact scores"
     readout = (
         Row("n_beads", "K", "beads in the target (0: Student-t)", integer=True),
-        Row("kl_start", "KL(p<sub>T</sub> ‖ ν)", "how far the start ν is from the true noised law p_T",
+        Row("kl_start", "KL(p<sub>T</sub> ‖ q)", "how far the start q is from the true noised law p_T",
             se="kl_start_se", method="kl_start_exact"),
         Row("kl_samples", "KL(p̂ ‖ p<sub>data</sub>)", "the samples' KL to the data (k-nearest-neighbour entropy)",
             se="kl_samples_se", method="kl_samples_exact", words=("exact", "estimated")),
@@ -67,6 +68,7 @@ class SandboxDashboard(Dashboard):
         self._run = None
         self._density_key = None
         self._code_out = None
+        self._last_click = -1.0
         toy_data = initial.pop("data", None) if initial.get("data") in TOY_NAMES else None
         super().__init__(**initial)
         self._attach_clicks()
@@ -78,7 +80,7 @@ class SandboxDashboard(Dashboard):
         w = _ipw()
         d = S.DEFAULTS
         mode = w.ToggleButtons(options=[("add / remove", "add"), ("select", "select")], value="add",
-                               description="click", style={"description_width": "initial", "button_width": "90px"})
+                               description="click", style={"description_width": "initial", "button_width": "120px"})
         beads = w.Text(value=json.dumps(d["beads"]), description="beads", layout=w.Layout(display="none"))
         return {
             "mode": mode,
@@ -92,7 +94,7 @@ class SandboxDashboard(Dashboard):
             "schedule": dropdown("schedule", list(S.SCHEDULES), d["schedule"]),
             "sampler": dropdown("sampler", SAMPLER_OPTIONS, d["sampler"]),
             "n_steps": slider("steps N", d["n_steps"], 1, 200, integer=True),
-            "start": dropdown("start ν", {v: k for k, v in S.STARTS.items()}, d["start"]),
+            "start": dropdown("start q", {v: k for k, v in S.STARTS.items()}, d["start"]),
             "eps": slider("score error ε (0: exact)", d["eps"], 0.0, 2.0, 0.05),
             "seed": slider("seed", d["seed"], 0, 99, integer=True),
             "t_frac": slider("time t / T of p_t", 0.5, 0.0, 1.0, 0.05),
@@ -104,24 +106,31 @@ class SandboxDashboard(Dashboard):
         data = plotting.base_figure("Data density, samples p̂ and trajectories", "x₁", "x₂", width=520, height=520)
         data.update_xaxes(range=[-v, v], constrain="domain")
         data.update_yaxes(range=[-v, v], scaleanchor="x")
-        data.update_layout(legend=dict(orientation="h", y=-0.15), clickmode="event")
+        data.update_layout(legend=dict(orientation="h", y=-0.15), clickmode="event", hovermode="closest")
         marg = plotting.base_figure("Exact marginal p_t", "x₁", "x₂", width=460, height=520)
         marg.update_yaxes(scaleanchor="x")
         marg.update_layout(legend=dict(orientation="h", y=-0.15))
         return {"data": data, "marginal": marg}
 
     def _attach_clicks(self):
-        """Clicks on the density, the samples or the beads (traces 0, 1, 4 of "data") call `click(x, y)`."""
+        """Clicks on the density or the beads (traces 0 and 4 of "data") call `click(x, y)`."""
         fig = self.figures["data"]
         if not hasattr(fig, "batch_update") or len(fig.data) < 5:
             return  # a plain Figure (no frontend): clicks come from code only
-        for i in (0, 1, 4):
+        for i in (0, 4):
             fig.data[i].on_click(self._on_click)
 
     def _on_click(self, trace, points, state):
+        """A browser click: plotly may report it on several traces at once (the density and a bead under the
+        mouse); act once per click, on its first point (a density grid node: within 0.07 of the mouse)."""
         if not points.xs:
             return
+        now = time.monotonic()
+        if now - self._last_click < 0.3:
+            return
+        self._last_click = now
         self.click(float(points.xs[0]), float(points.ys[0]))
+        self._last_click = time.monotonic()
 
     # --- state --------------------------------------------------------------------------------------------------
     @property
@@ -321,10 +330,12 @@ class SandboxDashboard(Dashboard):
             go.Contour(x=g, y=g, z=z, colorscale="Blues", showscale=False, ncontours=14,
                        contours=dict(coloring="fill", showlines=True), line=dict(width=0.5), name="p_data",
                        hovertemplate="(%{x:.2f}, %{y:.2f})<extra>click</extra>"),
-            go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="samples p̂",
+            # samples and paths take no hover: a click anywhere reaches the density (or a bead) under the mouse
+            go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="samples p̂", hoverinfo="skip",
                        marker=dict(size=3, color="#d62728", opacity=0.45)),
-            go.Scatter(x=px, y=py, mode="lines", name="trajectories", line=dict(color="#ff7f0e", width=1)),
-            go.Scatter(x=p[0, :, 0], y=p[0, :, 1], mode="markers", name="starts",
+            go.Scatter(x=px, y=py, mode="lines", name="trajectories", line=dict(color="#ff7f0e", width=1),
+                       hoverinfo="skip"),
+            go.Scatter(x=p[0, :, 0], y=p[0, :, 1], mode="markers", name="starts", hoverinfo="skip",
                        marker=dict(size=6, color="#ff7f0e", symbol="circle-open")),
             self._bead_trace(),
         ])
