@@ -251,7 +251,8 @@ def _bad(field, allowed, got):
 
 def check_scenario(data) -> dict:
     """A complete, checked scenario from a dict: missing fields raise, unknown fields raise, every value is
-    checked against FIELDS (the error names the field and the allowed values or range)."""
+    checked against FIELDS (the error names the field and the allowed values or range). `beads` and `width` make
+    the target when data is "drawn"; a toy or the Student-t ignores them (the Student-t uses `df`)."""
     if not isinstance(data, dict):
         raise ValueError(f"a scenario must be a JSON object (a dict of fields), got {type(data).__name__}")
     unknown = set(data) - set(DEFAULTS)
@@ -292,7 +293,15 @@ def check_scenario(data) -> dict:
 def save_scenario(scenario: dict, path) -> Path:
     """Write the checked scenario as a small JSON file; returns the path."""
     path = Path(path)
-    path.write_text(json.dumps(check_scenario(scenario), indent=1) + "\n", encoding="utf-8")
+    s = check_scenario(scenario)
+    lines = []
+    for k, v in s.items():
+        if k == "beads":  # one bead [x, y, weight] per line
+            inner = ",\n".join(f"  {json.dumps(p)}" for p in v)
+            lines.append(f' "beads": [\n{inner}\n ]' if v else ' "beads": []')
+        else:
+            lines.append(f" {json.dumps(k)}: {json.dumps(v)}")
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
     return path
 
 

@@ -81,7 +81,7 @@ def table(results: dict) -> pd.DataFrame:
     rows = {}
     for name, n in results.items():
         rows[name] = {
-            "KL(p_T ‖ q)": f"{n['kl_start']:.4f}" + ("" if n["kl_start_exact"] else f" ± {n['kl_start_se']:.4f}"),
+            "KL(p_T ‖ q)": f"{n['kl_start']:.3g}" + ("" if n["kl_start_exact"] else f" ± {n['kl_start_se']:.2g}"),
             "exact?": "exact" if n["kl_start_exact"] else "Monte Carlo",
             "KL(p̂ ‖ p_data)": f"{n['kl_samples']:.3f} ± {n['kl_samples_se']:.3f}",
             "score evaluations": n["nfe"],
@@ -134,9 +134,9 @@ table({"VP, Heun, prior start": result["numbers"]})
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Three questions you can now ask
-# *Does the start matter?* With a short VP horizon, $p_T$ is still far from the prior $N(0, I)$: a start fitted
-# to samples of $p_T$ (a Gaussian, or a mixture of Gaussians fitted by expectation–maximisation, "GMM") closes
-# most of the gap, the oracle all of it.
+# *Does the start matter?* With a short VP horizon, $p_T$ is still far from the prior $N(0, I)$. A start fitted
+# to free samples of $p_T$ can close the gap: a single Gaussian helps little here ($p_T$ still has three modes), a
+# mixture of Gaussians fitted by expectation–maximisation ("GMM") closes most of it, the oracle $q = p_T$ all of it.
 
 # %% slideshow={"slide_type": "-"}
 short = VP(T=0.3)

@@ -118,3 +118,11 @@ def test_fifty_beads_stay_interactive():
     dash.set(beads=[[float(x), float(y), 1.0] for x, y in rng.uniform(-3, 3, (50, 2))])
     assert dash.numbers["n_beads"] == 50
     assert dash.last_update_s < 2.0  # a loose guard against a regression; the timing is in benchmarks/run.py
+
+
+def test_loading_a_toy_scenario_shows_the_toy_beads(tmp_path):
+    path = S.save_scenario(dict(S.DEFAULTS, data="rings", beads=[], n_samples=300), tmp_path / "rings.json")
+    dash = SandboxDashboard(n_samples=100)
+    dash.load(path)
+    assert dash.controls["data"].value == "rings" and len(dash.beads) == S.toy("rings").n_components
+    assert dash.numbers["n_beads"] == len(dash.beads) and "toy('rings')" in dash.to_code()

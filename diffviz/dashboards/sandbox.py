@@ -264,6 +264,9 @@ class SandboxDashboard(Dashboard):
     def load_scenario(self, scenario: dict) -> dict:
         """Set every control from a scenario dict (checked first); update once; return the numbers."""
         s = S.check_scenario(scenario)
+        if s["data"] in TOY_NAMES:  # a toy's beads and width are the toy's (the file's are not used)
+            s["beads"], s["width"] = S.toy_beads(s["data"])
+            s["width"] = round(s["width"], 2)
         self.n_samples = s["n_samples"]
         self.selected = None
         values = {k: s[k] for k in S.DEFAULTS if k in self.controls}
