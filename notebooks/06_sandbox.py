@@ -31,7 +31,7 @@
 # needed.
 #
 # **Time** reading ≈ 15 min, then as long as you like on the dashboard; run on 2 CPU cores (`diffviz run`):
-# FAST ≈ 21 s (13 s after the kernel has started), full ≈ 53 s, measured on a shared machine.
+# FAST ≈ 20 s (13 s after the kernel has started), full ≈ 21 s.
 #
 # **Background** no single paper: the tools of notebooks 0–4 (Song et al., *Score-Based Generative Modeling
 # through Stochastic Differential Equations*, ICLR 2021, arXiv:2011.13456) on data you choose.
