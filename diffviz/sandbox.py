@@ -12,8 +12,8 @@ the dashboard's "copy as code" prints a few lines that call the same function, s
 Score: the exact noised score of the target plus a constant error, s_θ(x, t) = ∇log p_t(x) + ε e,
 e = (1, 1)/√2, so |s_θ - ∇log p_t| = ε at every (x, t) (the ε of notebook 1, docs/notation.md).
 Numbers (`run(...)["numbers"]`):
-- kl_start = KL(p_T ‖ q): exact for the oracle start (0) and for a Gaussian p_T against a Gaussian q (closed
-  form); otherwise Monte Carlo over x ~ p_T, mean of log p_T(x) - log q(x) ± its standard error;
+- kl_start = KL(p_T ‖ q): exact for the oracle start (0), for Student-t data with ν ≤ 2 (∞: every other start has
+  Gaussian tails) and for a Gaussian p_T against a Gaussian q (closed form); otherwise Monte Carlo over x ~ p_T, mean of log p_T(x) - log q(x) ± its standard error;
 - kl_samples = KL(p̂ ‖ p_data) of the sampler's output p̂: the cross-entropy -mean log p_data(x̂) minus the
   Kozachenko–Leonenko entropy estimate (k nearest neighbours), ± a standard error that treats the per-sample
   terms as independent (`kl_to_data`);
@@ -170,12 +170,17 @@ class ErrorScore:
 
 
 def kl_start(target, process, nu, *, n: int = 4000, generator=None) -> tuple[float, float, bool]:
-    """KL(p_T ‖ q) as (value, standard error, exact?): 0 for the oracle; the Gaussian closed form when p_T and q
-    are Gaussian; else Monte Carlo mean of log p_T(x) - log q(x) over n draws x ~ p_T."""
+    """KL(p_T ‖ q) as (value, standard error, exact?): 0 for the oracle; ∞ for Student-t data with ν ≤ 2 against
+    any other start (Gaussian tails, docs/theory.md §6.2); the Gaussian closed form when p_T and q are Gaussian;
+    else Monte Carlo mean of log p_T(x) - log q(x) over n draws x ~ p_T (for Student-t data with ν ≤ 4 its
+    variance is infinite: the ± understates the error)."""
     from . import theory
 
     if isinstance(nu, inits.OracleInit):
         return 0.0, 0.0, True
+    if isinstance(target, StudentT) and target.df <= 2:
+        # p_T has no second moment and every other start has Gaussian tails: E_{p_T}[-log q] = ∞ (docs/theory.md §6.2)
+        return math.inf, 0.0, True
     g = _gaussian(target)
     if g is not None and isinstance(nu, (inits.StandardPrior, inits.MomentMatchedGaussian)):
         T = float(process.T)

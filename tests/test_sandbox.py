@@ -126,3 +126,18 @@ def test_scenario_json_round_trip_and_bad_files(tmp_path):
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(ValueError, match=pattern):
             S.load_scenario(bad)
+
+
+def test_heavy_tails_make_every_gaussian_tailed_start_infinitely_wrong():
+    """Student-t data with ν ≤ 2 has no variance: KL(p_T ‖ q) = ∞ for the prior, a Gaussian or a GMM (theory §6.2)."""
+    process = VP(T=0.5)
+    grid = schedules.make_grid("uniform", process, 3)
+    from diffviz.targets import StudentT
+
+    for start in ("prior", "gaussian", "gmm"):
+        n = S.run(StudentT(2, 1.5), process, grid, sampler="ddim", start=start, n_samples=200)["numbers"]
+        assert n["kl_start"] == math.inf and n["kl_start_exact"] is True
+    n = S.run(StudentT(2, 1.5), process, grid, sampler="ddim", start="oracle", n_samples=200)["numbers"]
+    assert n["kl_start"] == 0.0
+    n = S.run(StudentT(2, 5.0), process, grid, sampler="ddim", start="prior", n_samples=200)["numbers"]
+    assert math.isfinite(n["kl_start"]) and n["kl_start_exact"] is False
