@@ -58,6 +58,12 @@ def test_clicks_add_remove_and_select_beads(dash):
     dash.set(mode="add")
     dash.click(1.0, -1.0)
     assert dash.numbers["n_beads"] == 1 and dash.numbers["kl_start_exact"] is True  # one Gaussian: closed form
+    dash.set(process="vp", T=0.3)
+    p = S.make_process("vp", T=0.3)
+    m, s2, w2 = float(p.mean_scale(0.3)), float(p.std(0.3)) ** 2, dash.controls["width"].value ** 2
+    v = m * m * w2 + s2  # p_T = N(m μ, v I), μ = (1, -1); the prior is N(0, I)
+    want = 0.5 * (2 * v + m * m * 2.0 - 2 - 2 * math.log(v))
+    assert dash.numbers["kl_start"] == pytest.approx(want, rel=1e-10)
 
 
 def test_every_control_changes_the_numbers(dash):
