@@ -380,7 +380,8 @@ class Dashboard:
 
         if include_plotlyjs is None:
             include_plotlyjs = plotting.take_plotlyjs()
-        settings = " · ".join(html.escape(_control_text(c)) for c in self.controls.values())
+        settings = " · ".join(html.escape(_control_text(c)) for c in self.controls.values()
+                              if getattr(getattr(c, "layout", None), "display", None) != "none")  # hidden: state
         figs = [plotting.figure_html(fig, include_plotlyjs=include_plotlyjs if i == 0 else False)
                 for i, fig in enumerate(self.figures.values())]
         return ('<div class="diffviz-static">'

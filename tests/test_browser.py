@@ -9,7 +9,9 @@ For every notebook whose jupytext source builds a dashboard (its text contains "
    point counts and sums, as plotly.js holds them, and the `d` attribute of every SVG path);
 4. moves a slider with the keyboard (focus on the handle, arrow keys; sliders report on release, and a key
    press is a release) and changes a dropdown (`<select>`), waiting each time until the kernel is idle and
-   the page has settled, and checks that both the numbers and the plotted data changed;
+   the page has settled, and checks that both the numbers and the plotted data changed; for the sandbox
+   (06_sandbox), first three real mouse clicks on its data plot (two add a bead, one removes it: the bead count,
+   the samples and the numbers change each time), at pixel positions computed from plotly's axes;
 5. fails on any error: an `error` message or a Python traceback on the kernel's iopub channel (that also
    catches exceptions raised in widget callbacks, which show in no cell), an error or traceback in any output
    area, a widget that could not be displayed, a dashboard status starting with "⚠" (a caught
@@ -574,6 +576,8 @@ def test_dashboard_in_browser(name, lab, browser):
             entry = {"initial": _brief(first)}
             _check_legends(name, first, "after running all cells")
             assert not first["status"].lstrip().startswith("⚠"), f"{name}: the dashboard shows an error: {first['status']}"
+            if name == SANDBOX and k == 0:  # 0. the sandbox: beads added and removed by real clicks on the plot
+                entry["clicks"] = _sandbox_clicks(nb, dash, first)
 
             # 1. a slider, moved with the keyboard: the first one that changes both the numbers and the plots
             sliders = dash.locator(".widget-slider")
@@ -675,3 +679,46 @@ def test_dashboard_in_browser(name, lab, browser):
         print(f"  harmless stderr ({len(nb.stderr_seen)} messages), first: {nb.stderr_seen[0][:200]!r}")
     if console_errors:
         print(f"  browser console errors (not widget failures): {console_errors[:3]}")
+
+
+# --- the sandbox: real mouse clicks on the plot ------------------------------------------------------------------
+# Pixel position of a data point (x, y) of a plotly figure: its plot area (the `.nsewdrag` rectangle) plus the axes'
+# linear-to-pixel maps, as plotly.js itself computes them.
+DATA_TO_PAGE_JS = """(gd, xy) => {
+  const fl = gd._fullLayout, r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+  return {x: r.left + fl.xaxis.l2p(xy[0]), y: r.top + fl.yaxis.l2p(xy[1])};
+}"""
+SANDBOX = "06_sandbox"
+
+
+def _sandbox_clicks(nb: Notebook, dash, snap: dict) -> list:
+    """Two real mouse clicks on empty spots of the sandbox's data plot each add a bead: the read-out's bead count
+    goes up, the samples move, the numbers change; a third click on the new bead removes it. Screenshot after the
+    second click: 06_sandbox-clicks.png (the README's picture). Runs inside test_dashboard_in_browser (one
+    notebook run: the suite's time budget)."""
+    clicks = []
+    plot = dash.locator(".js-plotly-plot").first  # the data plot (the first figure)
+    plot.scroll_into_view_if_needed()
+    for where, want in [((2.6, 2.6), +1), ((-2.6, 2.8), +1), ((2.6, 2.6), -1)]:
+        before = snap
+        pos = plot.evaluate(DATA_TO_PAGE_JS, list(where))
+        nb.page.mouse.move(pos["x"], pos["y"])
+        time.sleep(0.3)  # let plotly register the hover: a click reports the hovered point
+        nb.page.mouse.click(pos["x"], pos["y"])
+        snap = nb.wait_changed(dash, before)
+        nb.check_errors(f"after a click at {where}")
+        assert snap is not None, f"a click at {where} changed nothing: {_brief(before)}"
+        _check_legends(SANDBOX, snap, f"after a click at {where}")
+        n0, n1 = before["numbers"].get("n_beads"), snap["numbers"].get("n_beads")
+        assert n1 == n0 + want, f"click at {where}: beads {n0} -> {n1}, expected {want:+d}"
+        changed = _numbers_changed(before, snap)
+        assert "kl_samples" in changed and "mean_along_e" in changed, changed
+        figs = _plots_changed(before, snap)
+        assert 0 in figs, "the samples did not move"
+        assert not snap["status"].lstrip().startswith("⚠"), snap["status"]
+        clicks.append({"at": where, "beads": [n0, n1], "numbers_changed": changed, "figures_changed": figs})
+        if len(clicks) == 2:  # two beads added: the picture for the README
+            time.sleep(0.5)
+            dash.screenshot(path=str(ARTIFACTS / f"{SANDBOX}-clicks.png"))
+    print(f"\n[{SANDBOX}] clicks: {clicks}")
+    return clicks
