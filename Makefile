@@ -40,7 +40,7 @@ slides: setup $(EXECUTED)
 ## Open site/index.html, or publish the folder on any static host (README: "The course site").
 site: setup
 	$(MAKE) -j2 $(EXECUTED)
-	OMP_NUM_THREADS=1 $(PY) scripts/site.py $(EXECUTED) --out site
+	OMP_NUM_THREADS=1 $(PY) scripts/site.py $(EXECUTED) --out site -j 2
 
 ## The whole test suite (what .ci/run calls).
 test: setup

@@ -311,13 +311,15 @@ def _wait_plots(page, selector: str = "body", timeout_s: float = 60) -> list[dic
 def test_site_in_the_browser(site, served, browser):
     out, _ = site
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    problems = []
-    for page_path in _pages(out):
-        rel = str(page_path.relative_to(out))
-        context, page, errors, remote = _offline_page(browser, served)
-        try:
+    problems, seconds = [], {}
+    context, page, errors, remote = _offline_page(browser, served)
+    try:
+        for page_path in _pages(out):
+            rel = str(page_path.relative_to(out))
+            t0 = time.perf_counter()
+            errors.clear()
+            remote.clear()
             page.goto(urljoin(served, rel), wait_until="load")
-            page.wait_for_timeout(300)
             math = _wait_math(page)
             if math["raw"] or math["busy"]:
                 problems.append(f"{rel}: {len(math['raw'])} of {math['count']} formulas not typeset "
@@ -338,12 +340,15 @@ def test_site_in_the_browser(site, served, browser):
                     page.screenshot(path=str(ARTIFACTS / "site_notebook.png"))
             if rel == "index.html":
                 page.screenshot(path=str(ARTIFACTS / "site_index.png"))
+            page.wait_for_timeout(200)  # late console errors of this page
             if errors:
                 problems.append(f"{rel}: console errors {errors[:3]}")
             if remote:
                 problems.append(f"{rel}: requests to other hosts {remote[:3]}")
-        finally:
-            context.close()
+            seconds[rel] = round(time.perf_counter() - t0, 1)
+    finally:
+        context.close()
+    print("seconds per page:", seconds)
     assert not problems, "\n".join(problems)
 
 
