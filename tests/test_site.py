@@ -17,6 +17,7 @@ Whole site (marked `browser`): built from the executions the suite already made 
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import importlib.util
 import os
@@ -222,6 +223,27 @@ def test_site_pages_links_and_anchors(site):
                 broken.append(f"{page.relative_to(out)} -> {href} (no anchor)")
     assert not broken, "broken internal links:\n" + "\n".join(broken[:40])
     assert SITE.remote_pages(out) == {}
+
+
+def _prose(page: Path) -> str:
+    """A page's text outside code, scripts and typeset math (Sphinx's math elements)."""
+    text = re.sub(r"<(pre|code|script|style)\b[^>]*>.*?</\1>", " ", page.read_text(encoding="utf-8"), flags=re.S)
+    text = re.sub(r'<(span|div) class="math[^"]*"[^>]*>.*?</\1>', " MATH ", text, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text))
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_no_formula_is_left_as_dollar_signs(site):
+    """Every $...$ and $$...$$ of the notebooks and docs became math (a $$ block inside a paragraph included)."""
+    out, _ = site
+    left = {}
+    for page in _pages(out / "notebooks") + _pages(out / "docs"):
+        text = _prose(page)
+        hits = [text[max(0, m.start() - 50):m.end() + 50].replace("\n", " ") for m in re.finditer(r"\$", text)]
+        if hits:
+            left[str(page.relative_to(out))] = hits[:3]
+    assert not left, f"dollar signs left in the text (math not parsed): {left}"
 
 
 @pytest.mark.browser

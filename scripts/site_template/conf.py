@@ -24,6 +24,7 @@ suppress_warnings = ["misc.highlighting_failure"]
 # --- MyST and notebooks ----------------------------------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "html_image"]
 myst_heading_anchors = 3
+myst_dmath_double_inline = True     # $$...$$ display math inside a paragraph, as JupyterLab renders it
 nb_execution_mode = "off"            # scripts/site.py hands over notebooks executed once (papermill, FAST=True)
 nb_output_stderr = "warn"            # a stray stderr output fails the build (-W); progress text is removed before
 nb_merge_streams = True
