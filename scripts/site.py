@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -90,8 +89,6 @@ def site_notebook(nb):
             cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
         for out in cell.get("outputs", []):
             html = (out.get("data") or {}).get("text/html")
-            if isinstance(html, list):
-                html = "".join(html)
             if html and SLIDES.DASHBOARD_CLASS in html:
                 out["data"]["text/html"] = html + LIVE_NOTE
     nb.metadata.pop("papermill", None)
@@ -140,18 +137,6 @@ def page_for_site(text: str, repository: str, branch: str = "main") -> str:
 
 
 # --- 3. build, 4. assets ---------------------------------------------------------------------------------------------
-def copy_assets(out: Path) -> None:
-    """plotly.js and MathJax 2 into out/_static (what conf.py's html_js_files and mathjax_path name)."""
-    import jupyter_server_mathjax
-    import plotly
-
-    static = out / STATIC
-    static.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", static / "plotly.min.js")
-    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", static / "mathjax", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("localization"))
-
-
 def remote_pages(out: Path) -> dict[str, list[str]]:
     """Pages that load a script, stylesheet or image from another host (hyperlinks are fine): should be empty."""
     found = {}
@@ -187,7 +172,7 @@ def build(executed, out, *, src=None, repository: str | None = None, branch: str
     if proc.returncode != 0:
         raise SiteError(f"sphinx-build failed (exit {proc.returncode}): a warning is an error here.\n"
                         f"{proc.stdout[-4000:]}{proc.stderr[-8000:]}")
-    copy_assets(html)
+    SLIDES.copy_plotly_and_mathjax(html / STATIC)  # what conf.py's html_js_files and mathjax_path name
     bad = remote_pages(html)
     if bad:
         raise SiteError(f"pages load files from another host (the site must work offline): {bad}")

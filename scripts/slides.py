@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import html
 import json
 import re
 import shutil
@@ -140,26 +139,30 @@ def _exporter(no_input: bool = False):
     return exporter
 
 
-def copy_assets(out: Path) -> Path:
-    """Fill out/_static with reveal.js, require.js, plotly.js and MathJax (only what is missing or older)."""
+def copy_plotly_and_mathjax(static: Path) -> None:
+    """plotly.min.js (from the installed plotly) and MathJax 2 (from jupyter-server-mathjax) into `static`."""
     import jupyter_server_mathjax
     import plotly
 
-    static = Path(out) / STATIC
-    static.mkdir(parents=True, exist_ok=True)
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
     if not plotly_js.is_file() or not (mathjax / "MathJax.js").is_file():
         raise FileNotFoundError(f"plotly.js ({plotly_js}) or MathJax ({mathjax}) missing: reinstall plotly / "
                                 "jupyter-server-mathjax")
-    sources = [(ASSETS / "reveal.js", static / "reveal.js"), (ASSETS / "require.js", static / "require.js"),
-               (mathjax, static / "mathjax")]
-    for src, dst in sources:
-        shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("localization"))
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(mathjax, static / "mathjax", dirs_exist_ok=True, ignore=shutil.ignore_patterns("localization"))
+    shutil.copy2(plotly_js, static / "plotly.min.js")
+
+
+def copy_assets(out: Path) -> Path:
+    """Fill out/_static with reveal.js, require.js, plotly.js and MathJax (only what is missing or older)."""
+    static = Path(out) / STATIC
+    copy_plotly_and_mathjax(static)
+    for src, dst in [(ASSETS / "reveal.js", static / "reveal.js"), (ASSETS / "require.js", static / "require.js")]:
+        shutil.copytree(src, dst, dirs_exist_ok=True)
     for name in ("LICENSE", "README.md"):
         shutil.copy2(ASSETS / "reveal.js" / "LICENSE" if name == "LICENSE" else ASSETS / name,
                      static / ("reveal.js.LICENSE" if name == "LICENSE" else name))
-    shutil.copy2(plotly_js, static / "plotly.min.js")
     return static
 
 

@@ -555,6 +555,21 @@ def open_page(browser, viewport=None):
     return context, page, console_errors
 
 
+def block_requests(context, allowed: tuple) -> list[str]:
+    """Abort every request of `context` whose URL starts with none of `allowed` (offline checks); returns the
+    list the aborted URLs are appended to."""
+    blocked: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(allowed):
+            return r.continue_()
+        blocked.append(r.request.url)
+        return r.abort()
+
+    context.route("**/*", route)
+    return blocked
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_dashboard_in_browser(name, lab, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -264,7 +264,7 @@ def test_notebook_pages_have_launch_buttons_and_folded_solutions(site):
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_browser as tb  # noqa: E402  (Chromium helpers)
 from test_browser import browser  # noqa: E402,F401  (fixture)
-from test_slides import PLOTS_IN  # noqa: E402
+from test_slides import PAGE_SIZE, PLOTS_IN  # noqa: E402
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -288,16 +288,8 @@ def served(site):
 
 def _offline_page(browser, base: str):
     """(context, page, console errors, requests to other hosts): every request off the loopback server is aborted."""
-    context, page, errors = tb.open_page(browser, {"width": 1400, "height": 900})
-    remote: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith((base, "data:", "blob:")):
-            return r.continue_()
-        remote.append(r.request.url)
-        return r.abort()
-
-    context.route("**/*", route)
+    context, page, errors = tb.open_page(browser, PAGE_SIZE)
+    remote = tb.block_requests(context, (base, "data:", "blob:"))
     return context, page, errors, remote
 
 

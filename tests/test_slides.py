@@ -23,7 +23,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -179,20 +178,8 @@ def executed(fast_notebook, tmp_path_factory):
     return copy
 
 
-def _page(browser, errors: list, remote: list | None = None):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(60_000)
-    if remote is not None:  # offline: only file:// (and the test's own loopback server) may be reached
-        def route(r):
-            if r.request.url.startswith(("file://", "data:", "blob:")):
-                return r.continue_()
-            remote.append(r.request.url)
-            return r.abort()
-        context.route("**/*", route)
-    page = context.new_page()
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    return context, page
+PAGE_SIZE = {"width": 1400, "height": 900}
+OFFLINE = ("file://", "data:", "blob:")  # a static deck may reach nothing else
 
 
 PLOTS_IN = """(root) => Array.from(root.querySelectorAll('.js-plotly-plot')).map(gd => {
@@ -214,8 +201,8 @@ def test_static_deck_draws_the_dashboard_snapshot_offline(executed, browser):
     deck = SLIDES.build_deck(executed, out)
     size = deck.stat().st_size
     assert size < 3_000_000, f"{deck.name} is {size / 1e6:.1f} MB: an inlined plotly.js left in an output?"
-    errors, remote = [], []
-    context, page = _page(browser, errors, remote)
+    context, page, errors = tb.open_page(browser, PAGE_SIZE)
+    remote = tb.block_requests(context, OFFLINE)
     try:
         page.goto(deck.as_uri(), wait_until="load")
         page.wait_for_function("() => window.Reveal && window.Reveal.isReady()", timeout=60_000)
@@ -313,8 +300,7 @@ def live_lab(executed, tmp_path_factory, pytestconfig):
 @pytest.mark.slow
 def test_live_slideshow_runs_the_dashboard(live_lab, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    errors: list[str] = []
-    context, page = _page(browser, errors)
+    context, page, errors = tb.open_page(browser, PAGE_SIZE)
     nb = tb.Notebook(page, NAME)
     report: dict = {"notebook": NAME}
     rise = None
